@@ -1,0 +1,2 @@
+//! Desktop-side library of Passkey Companion: configuration layers, loopback sign-in, token storage and the proxy
+//! client shared by the desktop app and the `passkeys` command line.

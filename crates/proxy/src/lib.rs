@@ -1,0 +1,2 @@
+//! The Passkey Companion backend: turns a user's own access token into exactly the Management API calls that
+//! user may make.

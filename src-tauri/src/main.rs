@@ -1,0 +1,3 @@
+//! Passkey Companion desktop app.
+
+fn main() {}
