@@ -134,33 +134,61 @@ impl SigningKeys {
         )?)
     }
 
-    /// Verifies an RS256 JWT signed by any published key, with `validation`'s checks.
+    /// Verifies an RS256 JWT signed by any published key, with `validation`'s checks; `exp` and `nbf` are checked
+    /// against `now` (the tenant's clock, with `validation.leeway`), not the system clock.
     ///
     /// # Errors
-    /// [`KeyError::Jwt`] when the token is malformed, signed by an unknown key, or fails `validation`.
+    /// [`KeyError::Jwt`] when the token is malformed, signed by an unknown key, expired, not yet valid, or fails
+    /// `validation`.
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
         validation: &Validation,
         now: i64,
     ) -> Result<T, KeyError> {
+        use jsonwebtoken::errors::{Error, ErrorKind};
         let header = jsonwebtoken::decode_header(token)?;
-        let set = self
-            .set
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = std::iter::once(&set.current)
-            .chain(
-                set.retired
-                    .iter()
-                    .filter(|(_, until)| *until > now)
-                    .map(|(k, _)| k),
-            )
-            .find(|k| header.kid.as_deref() == Some(k.kid.as_str()))
-            .ok_or_else(|| {
-                jsonwebtoken::errors::Error::from(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)
-            })?;
-        Ok(jsonwebtoken::decode::<T>(token, &key.decoding, validation)?.claims)
+        let mut checks = validation.clone();
+        checks.validate_exp = false;
+        checks.validate_nbf = false;
+        checks.required_spec_claims.remove("exp");
+        let claims: serde_json::Value = {
+            let set = self
+                .set
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let key = std::iter::once(&set.current)
+                .chain(
+                    set.retired
+                        .iter()
+                        .filter(|(_, until)| *until > now)
+                        .map(|(k, _)| k),
+                )
+                .find(|k| header.kid.as_deref() == Some(k.kid.as_str()))
+                .ok_or_else(|| Error::from(ErrorKind::InvalidKeyFormat))?;
+            jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &checks)?.claims
+        };
+        let leeway = i64::try_from(validation.leeway).unwrap_or(i64::MAX);
+        if validation.validate_exp {
+            match claims.get("exp").and_then(serde_json::Value::as_i64) {
+                Some(exp) if exp.saturating_add(leeway) > now => {}
+                Some(_) => return Err(Error::from(ErrorKind::ExpiredSignature).into()),
+                None => {
+                    return Err(
+                        Error::from(ErrorKind::MissingRequiredClaim("exp".to_owned())).into(),
+                    );
+                }
+            }
+        }
+        if validation.validate_nbf {
+            if let Some(nbf) = claims.get("nbf").and_then(serde_json::Value::as_i64) {
+                if nbf > now.saturating_add(leeway) {
+                    return Err(Error::from(ErrorKind::ImmatureSignature).into());
+                }
+            }
+        }
+        serde_json::from_value(claims)
+            .map_err(|e| Error::from(ErrorKind::Json(std::sync::Arc::new(e))).into())
     }
 
     /// The JWKS document at `now`: the current key and every retired key still in its grace period.
