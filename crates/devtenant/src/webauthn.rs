@@ -1,21 +1,978 @@
 //! WebAuthn ceremonies with `webauthn-rs`: registration for enrollment tickets and assertion for MFA challenges.
+//!
+//! Ceremony state never leaves the server: [`Ceremonies`] keeps it in memory, keyed by a random single-use id,
+//! expiring after [`CEREMONY_TTL_SECONDS`] of tenant time. The browser only ever sees the options (challenge,
+//! relying party, allowed credentials) and the id.
+//!
+//! Which `webauthn-rs` API, deliberately:
+//! - `webauthn-platform` (device biometrics) registers through the *passkey* API: user verification is
+//!   required, and the options ask for a `platform` authenticator.
+//! - `webauthn-roaming` (a security key used as a second factor) registers through the *security-key* API: user
+//!   verification is only "preferred", so presence-only keys (no PIN, no biometrics) enroll and work, as Auth0
+//!   accepts them for MFA; the options ask for a `cross-platform` authenticator.
+//! - MFA assertions run one security-key ceremony over all the user's stored credentials. `webauthn-rs` still
+//!   enforces user verification for credentials registered with "required" (the platform ones), so a platform
+//!   credential never passes on presence alone.
+//!
+//! Both `Passkey` and `SecurityKey` serialize as `{"cred": <Credential>}`; the stored
+//! [`MethodSecret::Webauthn`] value is that JSON, read back as a `SecurityKey` for assertions (a unit test pins
+//! this).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use rand::Rng as _;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+use url::Url;
+use webauthn_rs::prelude::{
+    AuthenticatorAttachment, CredentialID, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration,
+    Uuid, Webauthn, WebauthnBuilder,
+};
+
+use crate::clock::auth0_timestamp;
+use crate::pages::escape;
+use crate::store::{MethodSecret, Store, User};
+use companion_protocol::auth0::MethodType;
+
+/// How long a started ceremony may be finished, in seconds of tenant time (the browser's timeout too).
+pub const CEREMONY_TTL_SECONDS: i64 = 300;
+
+/// At most this many ceremonies wait at once; beyond that new ones are refused until some expire.
+const MAX_PENDING: usize = 10_000;
+
+/// Why a ceremony could not start or finish. The `Display` text is safe to show on a page.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebauthnError {
+    /// The tenant's base URL cannot be a WebAuthn origin (it must be a domain such as `localhost`).
+    #[error("WebAuthn is not available on this tenant's address")]
+    Unavailable,
+    /// Too many ceremonies in progress.
+    #[error("too many sign-in attempts in progress; try again in a few minutes")]
+    Busy,
+    /// The ceremony id is unknown, already finished, or expired.
+    #[error("this request expired or was already used; start again")]
+    UnknownCeremony,
+    /// The ceremony was started for another user, ticket or purpose.
+    #[error("this request does not belong to this sign-in")]
+    Mismatch,
+    /// The browser's answer is not a WebAuthn credential.
+    #[error("the browser sent an invalid credential")]
+    InvalidCredential,
+    /// `webauthn-rs` refused the ceremony (bad signature, wrong origin, user not verified, ...).
+    #[error("the security key or device was not accepted ({0})")]
+    Rejected(String),
+    /// The user does not exist (any more).
+    #[error("the user does not exist")]
+    UnknownUser,
+    /// The credential is already registered.
+    #[error("this security key or device is already registered")]
+    AlreadyRegistered,
+    /// The credential used is not one of the user's.
+    #[error("this security key or device is not registered for this user")]
+    UnknownCredential,
+}
+
+/// Which kind of authenticator a registration asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attachment {
+    /// This device's built-in authenticator (`webauthn-platform`): user verification required.
+    Platform,
+    /// A roaming security key (`webauthn-roaming`): user presence is enough.
+    CrossPlatform,
+}
+
+impl Attachment {
+    /// The Management API method type a credential of this kind is stored as.
+    pub fn method_type(self) -> MethodType {
+        match self {
+            Self::Platform => MethodType::WebauthnPlatform,
+            Self::CrossPlatform => MethodType::WebauthnRoaming,
+        }
+    }
+
+    /// The method type's string, e.g. `webauthn-roaming`.
+    pub fn type_str(self) -> &'static str {
+        match self {
+            Self::Platform => "webauthn-platform",
+            Self::CrossPlatform => "webauthn-roaming",
+        }
+    }
+}
+
+/// A started registration: the options to hand to `navigator.credentials.create`.
+#[derive(Debug, Clone)]
+pub struct RegistrationChallenge {
+    /// The single-use ceremony id, posted back with the credential.
+    pub ceremony: String,
+    /// `CredentialCreationOptions` as JSON (binary fields base64url), escaped for an inline `<script>`.
+    pub options_script_json: String,
+}
+
+/// A verified new credential, ready to store as a method.
+#[derive(Debug, Clone)]
+pub struct RegisteredCredential {
+    /// The credential id, base64url without padding (Auth0's `key_id`).
+    pub key_id: String,
+    /// The credential's COSE public key, standard base64 (Auth0's `public_key`).
+    pub public_key: String,
+    /// The authenticator's AAGUID, when it gave a non-zero one.
+    pub aaguid: Option<String>,
+    /// Transports the browser reported, if any.
+    pub transports: Option<Vec<String>>,
+    /// What to store as [`MethodSecret::Webauthn`].
+    pub credential: serde_json::Value,
+}
+
+/// A started MFA assertion for one user: render [`Challenge::html`] on the MFA page.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    /// The single-use ceremony id (also posted by the fragment in the `ceremony` field).
+    pub ceremony: String,
+    options_script_json: String,
+}
+
+impl Challenge {
+    /// An HTML fragment: a button that runs `navigator.credentials.get` with this challenge's options, then
+    /// POSTs a form (`application/x-www-form-urlencoded`) to `action` with fields `ceremony` (the id),
+    /// `credential` (the browser's answer as JSON) and every `(name, value)` of `hidden`. All values are
+    /// escaped. Errors in the browser (cancelled, no key) are shown beside the button, which then retries.
+    pub fn html(&self, action: &str, hidden: &[(&str, &str)]) -> String {
+        let suffix = &self.ceremony[..self.ceremony.len().min(8)];
+        let mut fields = String::new();
+        for (name, value) in hidden {
+            fields.push_str(&format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                escape(name),
+                escape(value)
+            ));
+        }
+        format!(
+            r#"<form method="post" action="{action}" id="wa-form-{suffix}">
+<input type="hidden" name="ceremony" value="{ceremony}">
+<input type="hidden" name="credential" value="">
+{fields}
+<button type="button" id="wa-button-{suffix}" data-webauthn="get">Use your security key or this device</button>
+<p class="error" role="alert" id="wa-error-{suffix}" hidden></p>
+</form>
+<script>
+{helpers}
+(() => {{
+  const options = {options};
+  const form = document.getElementById("wa-form-{suffix}");
+  const button = document.getElementById("wa-button-{suffix}");
+  const error = document.getElementById("wa-error-{suffix}");
+  button.addEventListener("click", async () => {{
+    error.hidden = true;
+    if (!window.PublicKeyCredential) {{
+      error.textContent = "This browser does not support security keys or passkeys.";
+      error.hidden = false;
+      return;
+    }}
+    button.disabled = true;
+    try {{
+      const pk = options.publicKey;
+      const publicKey = Object.assign({{}}, pk, {{
+        challenge: waFromB64u(pk.challenge),
+        allowCredentials: (pk.allowCredentials || []).map((c) => Object.assign({{}}, c, {{ id: waFromB64u(c.id) }})),
+      }});
+      const cred = await navigator.credentials.get({{ publicKey }});
+      const r = cred.response;
+      form.elements.credential.value = JSON.stringify({{
+        id: cred.id,
+        rawId: waToB64u(cred.rawId),
+        type: cred.type,
+        response: {{
+          authenticatorData: waToB64u(r.authenticatorData),
+          clientDataJSON: waToB64u(r.clientDataJSON),
+          signature: waToB64u(r.signature),
+          userHandle: r.userHandle ? waToB64u(r.userHandle) : null,
+        }},
+        extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {{}},
+      }});
+      form.submit();
+    }} catch (e) {{
+      error.textContent = "The security key or device did not answer (" + e.name + "). Try again.";
+      error.hidden = false;
+      button.disabled = false;
+    }}
+  }});
+}})();
+</script>"#,
+            action = escape(action),
+            ceremony = escape(&self.ceremony),
+            helpers = JS_HELPERS,
+            options = self.options_script_json,
+        )
+    }
+}
+
+/// Base64url helpers shared by the registration and assertion scripts.
+pub const JS_HELPERS: &str = r#"function waFromB64u(s) {
+  const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (s.length % 4)) % 4);
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer;
+}
+function waToB64u(buf) {
+  let s = "";
+  for (const b of new Uint8Array(buf)) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}"#;
+
+enum RegistrationState {
+    Platform(PasskeyRegistration),
+    CrossPlatform(SecurityKeyRegistration),
+}
+
+enum PendingKind {
+    Registration {
+        ticket_id: String,
+        user_id: String,
+        state: RegistrationState,
+    },
+    Authentication {
+        user_id: String,
+        state: SecurityKeyAuthentication,
+    },
+}
+
+struct Pending {
+    expires_at: i64,
+    kind: PendingKind,
+}
 
 /// Ceremonies in progress, keyed by a single-use id.
-#[derive(Debug)]
 pub struct Ceremonies {
     origin: String,
+    webauthn: Option<Webauthn>,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl std::fmt::Debug for Ceremonies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ceremonies")
+            .field("origin", &self.origin)
+            .field("available", &self.webauthn.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ceremonies {
-    /// Ceremonies for pages served at `base_url` (RP ID `localhost`).
+    /// Ceremonies for pages served at `base_url`: the origin is exactly `base_url` (port included) and the RP
+    /// ID its host (`localhost`). An IP-address base URL cannot do WebAuthn; every ceremony then fails with
+    /// [`WebauthnError::Unavailable`].
     pub fn new(base_url: &str) -> Self {
+        let webauthn = Url::parse(base_url).ok().and_then(|origin| {
+            let rp_id = origin.domain()?.to_owned();
+            let built = WebauthnBuilder::new(&rp_id, &origin)
+                .map(|b| {
+                    b.rp_name("Passkey Companion dev tenant").timeout(
+                        std::time::Duration::from_secs(CEREMONY_TTL_SECONDS.unsigned_abs()),
+                    )
+                })
+                .and_then(WebauthnBuilder::build);
+            match built {
+                Ok(webauthn) => Some(webauthn),
+                Err(error) => {
+                    tracing::warn!(%error, %base_url, "WebAuthn unavailable on this base URL");
+                    None
+                }
+            }
+        });
         Self {
-            origin: base_url.to_owned(),
+            origin: base_url.trim_end_matches('/').to_owned(),
+            webauthn,
+            pending: Mutex::new(HashMap::new()),
         }
     }
 
     /// The origin pages are served from.
     pub fn origin(&self) -> &str {
         &self.origin
+    }
+
+    /// How many ceremonies are waiting (expired ones included until the next start purges them).
+    pub fn pending_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn webauthn(&self) -> Result<&Webauthn, WebauthnError> {
+        self.webauthn.as_ref().ok_or(WebauthnError::Unavailable)
+    }
+
+    fn insert(&self, kind: PendingKind, now: OffsetDateTime) -> Result<String, WebauthnError> {
+        let now = now.unix_timestamp();
+        let id = random_alphanumeric(32);
+        let mut pending = self.lock();
+        pending.retain(|_, p| p.expires_at > now);
+        if pending.len() >= MAX_PENDING {
+            return Err(WebauthnError::Busy);
+        }
+        pending.insert(
+            id.clone(),
+            Pending {
+                expires_at: now + CEREMONY_TTL_SECONDS,
+                kind,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Removes and returns the ceremony `id` if it exists and has not expired (single use either way).
+    fn take(&self, id: &str, now: OffsetDateTime) -> Result<PendingKind, WebauthnError> {
+        let pending = self
+            .lock()
+            .remove(id)
+            .ok_or(WebauthnError::UnknownCeremony)?;
+        if pending.expires_at <= now.unix_timestamp() {
+            return Err(WebauthnError::UnknownCeremony);
+        }
+        Ok(pending.kind)
+    }
+
+    /// Starts registering a new credential for `user` under enrollment ticket `ticket_id`.
+    ///
+    /// The user's already-registered WebAuthn credentials are excluded, so the same key cannot enroll twice.
+    ///
+    /// # Errors
+    /// [`WebauthnError::Unavailable`], [`WebauthnError::Busy`], or [`WebauthnError::Rejected`] when
+    /// `webauthn-rs` cannot build the options.
+    pub fn start_registration(
+        &self,
+        user: &User,
+        ticket_id: &str,
+        attachment: Attachment,
+        now: OffsetDateTime,
+    ) -> Result<RegistrationChallenge, WebauthnError> {
+        let webauthn = self.webauthn()?;
+        let exclude = Some(registered_credential_ids(user));
+        let uuid = user_uuid(&user.user_id);
+        let (options, state) = match attachment {
+            Attachment::Platform => {
+                let (mut ccr, state) = webauthn
+                    .start_passkey_registration(uuid, &user.email, &user.name, exclude)
+                    .map_err(rejected)?;
+                if let Some(selection) = ccr.public_key.authenticator_selection.as_mut() {
+                    selection.authenticator_attachment = Some(AuthenticatorAttachment::Platform);
+                }
+                (
+                    serde_json::to_value(&ccr),
+                    RegistrationState::Platform(state),
+                )
+            }
+            Attachment::CrossPlatform => {
+                let (ccr, state) = webauthn
+                    .start_securitykey_registration(
+                        uuid,
+                        &user.email,
+                        &user.name,
+                        exclude,
+                        None,
+                        Some(AuthenticatorAttachment::CrossPlatform),
+                    )
+                    .map_err(rejected)?;
+                (
+                    serde_json::to_value(&ccr),
+                    RegistrationState::CrossPlatform(state),
+                )
+            }
+        };
+        let options = options.map_err(|_| WebauthnError::Rejected("options".to_owned()))?;
+        let ceremony = self.insert(
+            PendingKind::Registration {
+                ticket_id: ticket_id.to_owned(),
+                user_id: user.user_id.clone(),
+                state,
+            },
+            now,
+        )?;
+        Ok(RegistrationChallenge {
+            ceremony,
+            options_script_json: script_json(&options),
+        })
+    }
+
+    /// Finishes registration `ceremony` (single use) for `ticket_id` and `user_id` with the browser's
+    /// `credential_json` (`RegisterPublicKeyCredential`, binary fields base64url).
+    ///
+    /// Storing the result and consuming the ticket is the caller's job (atomically, in one `Store::write`).
+    ///
+    /// # Errors
+    /// [`WebauthnError::UnknownCeremony`] (unknown, used, expired), [`WebauthnError::Mismatch`] (another
+    /// ticket or user), [`WebauthnError::InvalidCredential`] or [`WebauthnError::Rejected`].
+    pub fn finish_registration(
+        &self,
+        ceremony: &str,
+        ticket_id: &str,
+        user_id: &str,
+        credential_json: &str,
+        now: OffsetDateTime,
+    ) -> Result<RegisteredCredential, WebauthnError> {
+        let webauthn = self.webauthn()?;
+        let PendingKind::Registration {
+            ticket_id: expected_ticket,
+            user_id: expected_user,
+            state,
+        } = self.take(ceremony, now)?
+        else {
+            return Err(WebauthnError::Mismatch);
+        };
+        if expected_ticket != ticket_id || expected_user != user_id {
+            return Err(WebauthnError::Mismatch);
+        }
+        let raw: serde_json::Value =
+            serde_json::from_str(credential_json).map_err(|_| WebauthnError::InvalidCredential)?;
+        let reg: RegisterPublicKeyCredential =
+            serde_json::from_value(raw.clone()).map_err(|_| WebauthnError::InvalidCredential)?;
+        let (credential, cred_id) = match &state {
+            RegistrationState::Platform(state) => {
+                let passkey = webauthn
+                    .finish_passkey_registration(&reg, state)
+                    .map_err(rejected)?;
+                (serde_json::to_value(&passkey), passkey.cred_id().clone())
+            }
+            RegistrationState::CrossPlatform(state) => {
+                let key = webauthn
+                    .finish_securitykey_registration(&reg, state)
+                    .map_err(rejected)?;
+                (serde_json::to_value(&key), key.cred_id().clone())
+            }
+        };
+        let credential = credential.map_err(|_| WebauthnError::InvalidCredential)?;
+        // webauthn-rs verified the attestation object; read the AAGUID and COSE key bytes from it.
+        let attested = auth_data(&reg.response.attestation_object)
+            .and_then(attested_credential_data)
+            .filter(|a| a.credential_id == cred_id.as_slice())
+            .ok_or(WebauthnError::InvalidCredential)?;
+        let aaguid = (attested.aaguid != [0; 16])
+            .then(|| Uuid::from_bytes(attested.aaguid).hyphenated().to_string());
+        let transports = raw
+            .pointer("/response/transports")
+            .and_then(serde_json::Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|list| !list.is_empty());
+        Ok(RegisteredCredential {
+            key_id: URL_SAFE_NO_PAD.encode(&cred_id),
+            public_key: STANDARD.encode(attested.cose_key),
+            aaguid,
+            transports,
+            credential,
+        })
+    }
+
+    /// Starts a WebAuthn MFA assertion for `user` over every stored credential with a
+    /// [`MethodSecret::Webauthn`] (seeded demo methods without one cannot be used).
+    ///
+    /// Returns `Ok(None)` when the user has no usable WebAuthn credential: do not offer the option then.
+    /// Render [`Challenge::html`] with your form action and hidden fields; when it posts back, call
+    /// [`Ceremonies::finish_authentication`] with the posted `ceremony` and `credential` fields.
+    ///
+    /// # Errors
+    /// [`WebauthnError::Unavailable`], [`WebauthnError::Busy`], or [`WebauthnError::Rejected`].
+    pub fn start_authentication(
+        &self,
+        user: &User,
+        now: OffsetDateTime,
+    ) -> Result<Option<Challenge>, WebauthnError> {
+        let webauthn = self.webauthn()?;
+        let keys = stored_keys(user);
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let keys: Vec<SecurityKey> = keys.into_iter().map(|(_, key)| key).collect();
+        let (rcr, state) = webauthn
+            .start_securitykey_authentication(&keys)
+            .map_err(rejected)?;
+        let options = serde_json::to_value(&rcr)
+            .map_err(|_| WebauthnError::Rejected("options".to_owned()))?;
+        let ceremony = self.insert(
+            PendingKind::Authentication {
+                user_id: user.user_id.clone(),
+                state,
+            },
+            now,
+        )?;
+        Ok(Some(Challenge {
+            ceremony,
+            options_script_json: script_json(&options),
+        }))
+    }
+
+    /// Finishes MFA assertion `ceremony` (single use, must have been started for `user_id`) with the posted
+    /// `credential_json`. On success updates the credential's stored counter and the method's `last_auth_at`
+    /// (tenant time `now`) in `store`, and returns the method's id (e.g. `webauthn-roaming|dev_...`).
+    ///
+    /// # Errors
+    /// [`WebauthnError::UnknownCeremony`] (unknown, used or expired: start a new challenge),
+    /// [`WebauthnError::Mismatch`] (started for another user), [`WebauthnError::InvalidCredential`],
+    /// [`WebauthnError::Rejected`] (bad signature, user not verified, ...), [`WebauthnError::UnknownUser`],
+    /// [`WebauthnError::UnknownCredential`] (the method was deleted meanwhile).
+    pub fn finish_authentication(
+        &self,
+        store: &Store,
+        user_id: &str,
+        ceremony: &str,
+        credential_json: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, WebauthnError> {
+        let webauthn = self.webauthn()?;
+        let PendingKind::Authentication {
+            user_id: expected_user,
+            state,
+        } = self.take(ceremony, now)?
+        else {
+            return Err(WebauthnError::Mismatch);
+        };
+        if expected_user != user_id {
+            return Err(WebauthnError::Mismatch);
+        }
+        let response: PublicKeyCredential =
+            serde_json::from_str(credential_json).map_err(|_| WebauthnError::InvalidCredential)?;
+        let result = webauthn
+            .finish_securitykey_authentication(&response, &state)
+            .map_err(rejected)?;
+        store.write(|s| {
+            let user = s.user_mut(user_id).ok_or(WebauthnError::UnknownUser)?;
+            for stored in &mut user.methods {
+                let Some(MethodSecret::Webauthn { credential }) = &mut stored.secret else {
+                    continue;
+                };
+                let Ok(mut key) = serde_json::from_value::<SecurityKey>(credential.clone()) else {
+                    continue;
+                };
+                if key.cred_id() != result.cred_id() {
+                    continue;
+                }
+                key.update_credential(&result);
+                if let Ok(updated) = serde_json::to_value(&key) {
+                    *credential = updated;
+                }
+                stored.method.last_auth_at = Some(auth0_timestamp(now));
+                return Ok(stored.method.id.clone());
+            }
+            Err(WebauthnError::UnknownCredential)
+        })
+    }
+}
+
+fn rejected(error: webauthn_rs::prelude::WebauthnError) -> WebauthnError {
+    WebauthnError::Rejected(error.to_string())
+}
+
+/// `len` random ASCII letters and digits.
+pub fn random_alphanumeric(len: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// A stable WebAuthn user handle for a tenant user id (the first 16 bytes of its SHA-256).
+fn user_uuid(user_id: &str) -> Uuid {
+    let hash = Sha256::digest(user_id.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash[..16]);
+    Uuid::from_bytes(bytes)
+}
+
+/// The user's WebAuthn credentials `webauthn-rs` can assert, with their method ids.
+fn stored_keys(user: &User) -> Vec<(String, SecurityKey)> {
+    user.methods
+        .iter()
+        .filter_map(|m| match &m.secret {
+            Some(MethodSecret::Webauthn { credential }) => {
+                serde_json::from_value::<SecurityKey>(credential.clone())
+                    .ok()
+                    .map(|key| (m.method.id.clone(), key))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Credential ids the user already has: stored credentials, plus `key_id`s of WebAuthn methods seeded without
+/// one (so a real key that matches a seeded id is still refused).
+fn registered_credential_ids(user: &User) -> Vec<CredentialID> {
+    let mut ids: Vec<CredentialID> = stored_keys(user)
+        .iter()
+        .map(|(_, key)| key.cred_id().clone())
+        .collect();
+    for m in &user.methods {
+        let is_webauthn = matches!(
+            m.method.kind,
+            MethodType::WebauthnRoaming | MethodType::WebauthnPlatform | MethodType::Passkey
+        );
+        if !is_webauthn {
+            continue;
+        }
+        if let Some(key_id) = &m.method.key_id
+            && let Some(id) = decode_key_id(key_id)
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// Decodes a `key_id` written base64url (with or without padding) or standard base64.
+pub fn decode_key_id(key_id: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD
+        .decode(key_id)
+        .or_else(|_| URL_SAFE.decode(key_id))
+        .or_else(|_| STANDARD.decode(key_id))
+        .ok()
+}
+
+/// JSON safe to embed in an inline `<script>`: `<`, `>` and `&` (which JSON only has inside strings) become
+/// `\u003c`-style escapes, so no value can close the script element.
+pub fn script_json(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `authData` byte string of a CBOR attestation object (`{"fmt", "attStmt", "authData"}`).
+fn auth_data(attestation_object: &[u8]) -> Option<&[u8]> {
+    let (major, entries, mut pos) = cbor_head(attestation_object, 0)?;
+    if major != 5 {
+        return None;
+    }
+    for _ in 0..entries {
+        let (key_major, key_len, key_head) = cbor_head(attestation_object, pos)?;
+        let key_end = pos
+            .checked_add(key_head)?
+            .checked_add(usize::try_from(key_len).ok()?)?;
+        let key = (key_major == 3)
+            .then(|| attestation_object.get(pos + key_head..key_end))
+            .flatten();
+        let value_start = if key_major == 3 {
+            key_end
+        } else {
+            cbor_skip(attestation_object, pos, 0)?
+        };
+        if key == Some(b"authData".as_slice()) {
+            let (major, len, head) = cbor_head(attestation_object, value_start)?;
+            if major != 2 {
+                return None;
+            }
+            let start = value_start.checked_add(head)?;
+            return attestation_object.get(start..start.checked_add(usize::try_from(len).ok()?)?);
+        }
+        pos = cbor_skip(attestation_object, value_start, 0)?;
+    }
+    None
+}
+
+/// What the attested credential data of `authData` holds.
+#[derive(Debug, PartialEq, Eq)]
+struct AttestedCredential {
+    aaguid: [u8; 16],
+    credential_id: Vec<u8>,
+    cose_key: Vec<u8>,
+}
+
+/// Parses `authData`: rpIdHash (32), flags (1), signCount (4), then (flag AT) AAGUID (16), credential id
+/// length (2, big endian), credential id, COSE public key (one CBOR item).
+fn attested_credential_data(auth_data: &[u8]) -> Option<AttestedCredential> {
+    const AT: u8 = 0x40;
+    let flags = *auth_data.get(32)?;
+    if flags & AT == 0 {
+        return None;
+    }
+    let aaguid: [u8; 16] = auth_data.get(37..53)?.try_into().ok()?;
+    let len = usize::from(u16::from_be_bytes(auth_data.get(53..55)?.try_into().ok()?));
+    let credential_id = auth_data.get(55..55 + len)?.to_vec();
+    let key_start = 55 + len;
+    let key_end = cbor_skip(auth_data, key_start, 0)?;
+    Some(AttestedCredential {
+        aaguid,
+        credential_id,
+        cose_key: auth_data.get(key_start..key_end)?.to_vec(),
+    })
+}
+
+/// The head of the CBOR item at `pos`: (major type, argument, head length). Indefinite lengths are refused.
+fn cbor_head(data: &[u8], pos: usize) -> Option<(u8, u64, usize)> {
+    let first = *data.get(pos)?;
+    let major = first >> 5;
+    let info = first & 0x1f;
+    let (arg, extra) = match info {
+        0..=23 => (u64::from(info), 0),
+        24 => (u64::from(*data.get(pos + 1)?), 1),
+        25 => (
+            u64::from(u16::from_be_bytes(
+                data.get(pos + 1..pos + 3)?.try_into().ok()?,
+            )),
+            2,
+        ),
+        26 => (
+            u64::from(u32::from_be_bytes(
+                data.get(pos + 1..pos + 5)?.try_into().ok()?,
+            )),
+            4,
+        ),
+        27 => (
+            u64::from_be_bytes(data.get(pos + 1..pos + 9)?.try_into().ok()?),
+            8,
+        ),
+        _ => return None,
+    };
+    Some((major, arg, 1 + extra))
+}
+
+/// The position just after the CBOR item at `pos`.
+fn cbor_skip(data: &[u8], pos: usize, depth: u8) -> Option<usize> {
+    if depth > 16 {
+        return None;
+    }
+    let (major, arg, head) = cbor_head(data, pos)?;
+    let mut next = pos.checked_add(head)?;
+    match major {
+        0 | 1 | 7 => {}
+        2 | 3 => {
+            next = next.checked_add(usize::try_from(arg).ok()?)?;
+            if next > data.len() {
+                return None;
+            }
+        }
+        4 | 5 => {
+            let items = if major == 5 { arg.checked_mul(2)? } else { arg };
+            for _ in 0..items {
+                next = cbor_skip(data, next, depth + 1)?;
+            }
+        }
+        6 => next = cbor_skip(data, next, depth + 1)?,
+        _ => return None,
+    }
+    Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webauthn_rs::prelude::Passkey;
+
+    fn user() -> User {
+        User {
+            user_id: "auth0|test".to_owned(),
+            email: "t@example.com".to_owned(),
+            name: "T </script>".to_owned(),
+            password_digest: String::new(),
+            methods: Vec::new(),
+        }
+    }
+
+    fn now() -> OffsetDateTime {
+        time::macros::datetime!(2026-01-01 00:00 UTC)
+    }
+
+    #[test]
+    fn registration_options_ask_for_the_right_attachment_and_verification() {
+        let ceremonies = Ceremonies::new("http://localhost:8780");
+        let platform = ceremonies
+            .start_registration(&user(), "t1", Attachment::Platform, now())
+            .expect("platform registration starts");
+        let options: serde_json::Value =
+            serde_json::from_str(&platform.options_script_json).expect("options are JSON");
+        let selection = &options["publicKey"]["authenticatorSelection"];
+        assert_eq!(selection["authenticatorAttachment"], "platform");
+        assert_eq!(selection["userVerification"], "required");
+        assert_eq!(options["publicKey"]["rp"]["id"], "localhost");
+        assert!(
+            !platform.options_script_json.contains("</script>"),
+            "user names cannot close the inline script"
+        );
+
+        let roaming = ceremonies
+            .start_registration(&user(), "t1", Attachment::CrossPlatform, now())
+            .expect("roaming registration starts");
+        let options: serde_json::Value =
+            serde_json::from_str(&roaming.options_script_json).expect("options are JSON");
+        let selection = &options["publicKey"]["authenticatorSelection"];
+        assert_eq!(selection["authenticatorAttachment"], "cross-platform");
+        assert_eq!(
+            selection["userVerification"], "preferred",
+            "presence-only security keys must be able to enroll"
+        );
+        assert_ne!(platform.ceremony, roaming.ceremony, "ids are random");
+    }
+
+    #[test]
+    fn ceremonies_are_single_use_and_expire() {
+        let ceremonies = Ceremonies::new("http://localhost:8780");
+        let started = ceremonies
+            .start_registration(&user(), "t1", Attachment::CrossPlatform, now())
+            .expect("starts");
+        let error = ceremonies
+            .finish_registration(&started.ceremony, "t1", "auth0|test", "{}", now())
+            .expect_err("garbage is refused");
+        assert!(
+            matches!(error, WebauthnError::InvalidCredential),
+            "{error:?}"
+        );
+        let error = ceremonies
+            .finish_registration(&started.ceremony, "t1", "auth0|test", "{}", now())
+            .expect_err("second use is refused");
+        assert!(matches!(error, WebauthnError::UnknownCeremony), "{error:?}");
+
+        let started = ceremonies
+            .start_registration(&user(), "t1", Attachment::CrossPlatform, now())
+            .expect("starts");
+        let later = now() + time::Duration::seconds(CEREMONY_TTL_SECONDS);
+        let error = ceremonies
+            .finish_registration(&started.ceremony, "t1", "auth0|test", "{}", later)
+            .expect_err("expired");
+        assert!(matches!(error, WebauthnError::UnknownCeremony), "{error:?}");
+
+        let started = ceremonies
+            .start_registration(&user(), "t1", Attachment::CrossPlatform, now())
+            .expect("starts");
+        let error = ceremonies
+            .finish_registration(&started.ceremony, "t2", "auth0|test", "{}", now())
+            .expect_err("another ticket");
+        assert!(matches!(error, WebauthnError::Mismatch), "{error:?}");
+    }
+
+    #[test]
+    fn expired_ceremonies_are_purged() {
+        let ceremonies = Ceremonies::new("http://localhost:8780");
+        for _ in 0..3 {
+            ceremonies
+                .start_registration(&user(), "t1", Attachment::Platform, now())
+                .expect("starts");
+        }
+        assert_eq!(ceremonies.pending_count(), 3);
+        let later = now() + time::Duration::seconds(CEREMONY_TTL_SECONDS + 1);
+        ceremonies
+            .start_registration(&user(), "t1", Attachment::Platform, later)
+            .expect("starts");
+        assert_eq!(ceremonies.pending_count(), 1, "expired ones are dropped");
+    }
+
+    #[test]
+    fn users_without_stored_credentials_get_no_challenge() {
+        let ceremonies = Ceremonies::new("http://localhost:8780");
+        let challenge = ceremonies
+            .start_authentication(&user(), now())
+            .expect("no error");
+        assert!(challenge.is_none(), "nothing to assert");
+    }
+
+    #[test]
+    fn an_ip_origin_is_unavailable_not_a_panic() {
+        let ceremonies = Ceremonies::new("http://127.0.0.1:8780");
+        let error = ceremonies
+            .start_registration(&user(), "t1", Attachment::Platform, now())
+            .expect_err("no WebAuthn on an IP origin");
+        assert!(matches!(error, WebauthnError::Unavailable));
+    }
+
+    #[test]
+    fn script_json_cannot_close_a_script() {
+        let value = serde_json::json!({"name": "</script><b>&"});
+        let text = script_json(&value);
+        assert!(!text.contains('<') && !text.contains('>') && !text.contains('&'));
+        let back: serde_json::Value = serde_json::from_str(&text).expect("still JSON");
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn challenge_html_escapes_caller_values() {
+        let challenge = Challenge {
+            ceremony: "abc".to_owned(),
+            options_script_json: "{}".to_owned(),
+        };
+        let html = challenge.html("/mfa?a=1&b=\"x\"", &[("state", "<s>")]);
+        assert!(html.contains(r#"action="/mfa?a=1&amp;b=&quot;x&quot;""#));
+        assert!(html.contains(r#"name="state" value="&lt;s&gt;""#));
+        assert!(html.contains(r#"name="ceremony" value="abc""#));
+    }
+
+    /// Builds an authData with attested credential data: flags AT|UP, AAGUID, id, and an EC2 COSE key.
+    fn sample_auth_data(aaguid: [u8; 16], id: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut cose = vec![0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20];
+        cose.extend([7u8; 32]);
+        cose.extend([0x22, 0x58, 0x20]);
+        cose.extend([9u8; 32]);
+        let mut data = vec![0u8; 32];
+        data.push(0x41);
+        data.extend([0, 0, 0, 5]);
+        data.extend(aaguid);
+        data.extend(u16::try_from(id.len()).expect("short id").to_be_bytes());
+        data.extend(id);
+        data.extend(&cose);
+        (data, cose)
+    }
+
+    #[test]
+    fn attestation_objects_yield_aaguid_id_and_cose_key() {
+        let aaguid = [1u8, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        let (auth, cose) = sample_auth_data(aaguid, b"credential-id");
+        // {"fmt": "none", "attStmt": {}, "authData": h'...'}
+        let mut att = vec![0xa3, 0x63];
+        att.extend(b"fmt");
+        att.extend([0x64]);
+        att.extend(b"none");
+        att.extend([0x67]);
+        att.extend(b"attStmt");
+        att.extend([0xa0, 0x68]);
+        att.extend(b"authData");
+        att.extend([0x59]);
+        att.extend(u16::try_from(auth.len()).expect("short").to_be_bytes());
+        att.extend(&auth);
+        let found = auth_data(&att).expect("authData found");
+        assert_eq!(found, auth.as_slice());
+        let attested = attested_credential_data(found).expect("attested data");
+        assert_eq!(attested.aaguid, aaguid);
+        assert_eq!(attested.credential_id, b"credential-id");
+        assert_eq!(attested.cose_key, cose);
+        assert!(
+            auth_data(&att[..att.len() - 1]).is_none(),
+            "truncated input is refused"
+        );
+    }
+
+    #[test]
+    fn passkeys_and_security_keys_share_one_stored_shape() {
+        // The stored JSON of a Passkey must read back as a SecurityKey (see the module doc).
+        let json = serde_json::json!({"cred": {"cred_id": "AAEC", "cred": {"type_": "ES256", "key": {"EC_EC2": {"curve": "SECP256R1", "x": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc", "y": "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk"}}}, "counter": 0, "transports": null, "user_verified": true, "backup_eligible": false, "backup_state": false, "registration_policy": "required", "extensions": {"cred_protect": "NotRequested", "hmac_create_secret": "NotRequested", "appid": "NotRequested", "cred_props": "Ignored"}, "attestation": {"data": "None", "metadata": "None"}, "attestation_format": "none"}});
+        let passkey: Passkey = serde_json::from_value(json.clone()).expect("a passkey");
+        let as_json = serde_json::to_value(&passkey).expect("serializes");
+        let key: SecurityKey = serde_json::from_value(as_json).expect("reads as a security key");
+        assert_eq!(key.cred_id(), passkey.cred_id());
+    }
+
+    #[test]
+    fn key_ids_decode_in_every_base64_spelling() {
+        assert_eq!(decode_key_id("AAEC_w"), Some(vec![0, 1, 2, 255]));
+        assert_eq!(decode_key_id("AAEC_w=="), Some(vec![0, 1, 2, 255]));
+        assert_eq!(decode_key_id("AAEC/w=="), Some(vec![0, 1, 2, 255]));
+        assert_eq!(decode_key_id("not base64!"), None);
     }
 }
