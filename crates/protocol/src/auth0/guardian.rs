@@ -1,6 +1,8 @@
-//! Guardian shapes: MFA factors and enrollment tickets.
+//! Guardian shapes: MFA factors, MFA policies, WebAuthn factor settings and enrollment tickets.
 
 use serde::{Deserialize, Serialize};
+
+use crate::open_enum::open_enum;
 
 /// The `factor` of an enrollment ticket, open to future values.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -23,6 +25,21 @@ pub enum TicketFactor {
 }
 
 impl TicketFactor {
+    /// Every factor this build knows (`GuardianEnrollmentFactorEnum`).
+    pub const KNOWN: [Self; 6] = [
+        Self::PushNotification,
+        Self::Phone,
+        Self::Email,
+        Self::Otp,
+        Self::WebauthnRoaming,
+        Self::WebauthnPlatform,
+    ];
+
+    /// Whether this factor is one this build knows.
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Unknown(_))
+    }
+
     /// Auth0's spelling of this factor.
     pub fn as_str(&self) -> &str {
         match self {
@@ -34,6 +51,18 @@ impl TicketFactor {
             Self::WebauthnPlatform => "webauthn-platform",
             Self::Unknown(other) => other,
         }
+    }
+}
+
+impl From<&str> for TicketFactor {
+    fn from(value: &str) -> Self {
+        Self::from(value.to_owned())
+    }
+}
+
+impl std::fmt::Display for TicketFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -104,9 +133,78 @@ pub struct GuardianFactor {
     pub trial_expired: bool,
 }
 
+impl GuardianFactor {
+    /// The factor's name as a [`GuardianFactorName`].
+    pub fn factor_name(&self) -> GuardianFactorName {
+        GuardianFactorName::from(self.name.as_str())
+    }
+}
+
 /// Body and response of `PUT /api/v2/guardian/factors/{name}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardianFactorUpdate {
     /// Whether the factor is enabled.
     pub enabled: bool,
+}
+
+open_enum! {
+    /// A Guardian factor name (`GuardianFactorNameEnum`), as in `GET /guardian/factors` and
+    /// `PUT /guardian/factors/{name}`. Note `sms` here where tickets say `phone`.
+    pub enum GuardianFactorName {
+        /// `push-notification`: Auth0 Guardian push.
+        PushNotification => "push-notification",
+        /// `sms`: phone messages.
+        Sms => "sms",
+        /// `email`.
+        Email => "email",
+        /// `duo`.
+        Duo => "duo",
+        /// `otp`: an authenticator app.
+        Otp => "otp",
+        /// `webauthn-roaming`: security keys.
+        WebauthnRoaming => "webauthn-roaming",
+        /// `webauthn-platform`: device biometrics.
+        WebauthnPlatform => "webauthn-platform",
+        /// `recovery-code`.
+        RecoveryCode => "recovery-code",
+    }
+}
+
+open_enum! {
+    /// A tenant MFA policy (`MFAPolicyEnum`); `GET`/`PUT /guardian/policies` carry an array of them, `[]` = never.
+    pub enum MfaPolicy {
+        /// `all-applications`: MFA on every login.
+        AllApplications => "all-applications",
+        /// `confidence-score`: Adaptive MFA (Enterprise add-on).
+        ConfidenceScore => "confidence-score",
+    }
+}
+
+open_enum! {
+    /// WebAuthn `userVerification` of the security-key factor (dashboard: Never / If supported / Required).
+    pub enum UserVerification {
+        /// `discouraged`.
+        Discouraged => "discouraged",
+        /// `preferred`.
+        Preferred => "preferred",
+        /// `required`.
+        Required => "required",
+    }
+}
+
+/// Body and response of `GET`/`PUT /api/v2/guardian/factors/webauthn-roaming/settings` and
+/// `.../webauthn-platform/settings`: undocumented in the current spec but real (go-auth0 v1, Terraform), with
+/// **camelCase** keys. Absent keys stay absent when serialized, so a `PUT` sends only what it sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebAuthnFactorSettings {
+    /// `userVerification` (roaming only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_verification: Option<UserVerification>,
+    /// `overrideRelyingParty`: use `relyingPartyIdentifier` instead of the tenant's domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_relying_party: Option<bool>,
+    /// `relyingPartyIdentifier`: needs `overrideRelyingParty` and a custom domain it is a suffix of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relying_party_identifier: Option<String>,
 }

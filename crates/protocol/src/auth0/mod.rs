@@ -6,14 +6,21 @@
 mod errors;
 mod guardian;
 mod methods;
+mod mfa;
 mod oauth;
+mod oidc;
 
-pub use errors::{MgmtErrorBody, OAuthErrorBody};
+pub use errors::{
+    MfaFactorRequirement, MfaRequiredErrorBody, MfaRequirements, MgmtErrorBody, OAuthErrorBody,
+};
 pub use guardian::{
-    EnrollmentTicket, EnrollmentTicketRequest, GuardianFactor, GuardianFactorUpdate, TicketFactor,
+    EnrollmentTicket, EnrollmentTicketRequest, GuardianFactor, GuardianFactorName,
+    GuardianFactorUpdate, MfaPolicy, TicketFactor, UserVerification, WebAuthnFactorSettings,
 };
 pub use methods::{
     AuthenticationMethod, AuthenticationMethodsPage, AuthenticationMethodsResponse, LinkedMethod,
     MethodType, UpdateAuthenticationMethod,
 };
+pub use mfa::{MfaAuthenticator, MfaAuthenticatorType, OobChannel};
 pub use oauth::TokenResponse;
+pub use oidc::{Jwk, Jwks, OidcDiscovery};
