@@ -569,6 +569,7 @@ impl Ceremonies {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // Shaped for `map_err(rejected)`.
 fn rejected(error: webauthn_rs::prelude::WebauthnError) -> WebauthnError {
     WebauthnError::Rejected(error.to_string())
 }
@@ -962,7 +963,7 @@ mod tests {
     fn passkeys_and_security_keys_share_one_stored_shape() {
         // The stored JSON of a Passkey must read back as a SecurityKey (see the module doc).
         let json = serde_json::json!({"cred": {"cred_id": "AAEC", "cred": {"type_": "ES256", "key": {"EC_EC2": {"curve": "SECP256R1", "x": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc", "y": "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk"}}}, "counter": 0, "transports": null, "user_verified": true, "backup_eligible": false, "backup_state": false, "registration_policy": "required", "extensions": {"cred_protect": "NotRequested", "hmac_create_secret": "NotRequested", "appid": "NotRequested", "cred_props": "Ignored"}, "attestation": {"data": "None", "metadata": "None"}, "attestation_format": "none"}});
-        let passkey: Passkey = serde_json::from_value(json.clone()).expect("a passkey");
+        let passkey: Passkey = serde_json::from_value(json).expect("a passkey");
         let as_json = serde_json::to_value(&passkey).expect("serializes");
         let key: SecurityKey = serde_json::from_value(as_json).expect("reads as a security key");
         assert_eq!(key.cred_id(), passkey.cred_id());
