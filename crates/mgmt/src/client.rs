@@ -1,0 +1,448 @@
+//! [`MgmtClient`]: the typed Management API calls, their retries and their error mapping.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use companion_protocol::auth0::{
+    AuthenticationMethod, AuthenticationMethodsResponse, EnrollmentTicket, EnrollmentTicketRequest,
+    MgmtErrorBody, UpdateAuthenticationMethod,
+};
+use rand::Rng;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::MgmtConfig;
+use crate::error::{ConfigError, MgmtError, Operation};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::path::{SegmentError, encode_segment};
+use crate::retry::{RetryPolicy, WaitBudget, server_delay, whole_seconds_up};
+use crate::token::{TokenCache, TokenEndpoint};
+
+/// Upper bound on pages read by one list call (5,000 methods at 50 per page).
+const MAX_PAGES: u32 = 100;
+
+/// A typed Auth0 Management API client holding one HTTP client and one cached M2M token. Cheap to clone.
+///
+/// Every call retries as [`RetryPolicy`] says: a 429 waits for `Retry-After` / `x-ratelimit-reset` within the
+/// budget and then fails with [`MgmtError::Busy`]; 5xx, timeouts and transport errors are retried with backoff
+/// only for idempotent operations ([`Operation::is_idempotent`]); a refused connection is retried for every
+/// operation, since the request never left. A 401 drops the cached token once and retries with a fresh one.
+#[derive(Clone)]
+pub struct MgmtClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    api: String,
+    tokens: TokenCache,
+    metrics: Arc<Metrics>,
+    policy: RetryPolicy,
+    page_size: u32,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for MgmtClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MgmtClient")
+            .field("tenant", &self.inner.base)
+            .field("tokens", &self.inner.tokens)
+            .field("page_size", &self.inner.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the one outbound HTTP client: rustls with the native roots plus the optional extra CA, no redirects,
+/// connect and request timeouts, a user agent. Proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` stay on
+/// (reqwest's default; this function must never call `no_proxy`).
+fn build_http(config: &MgmtConfig) -> Result<reqwest::Client, ConfigError> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.request_timeout)
+        .user_agent(config.user_agent.clone());
+    if let Some(path) = &config.extra_ca_file {
+        let pem = std::fs::read(path).map_err(|source| ConfigError::CaFileRead {
+            path: path.clone(),
+            source,
+        })?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+            ConfigError::CaFileInvalid {
+                path: path.clone(),
+                source: Some(source),
+            }
+        })?;
+        if certificates.is_empty() {
+            return Err(ConfigError::CaFileInvalid {
+                path: path.clone(),
+                source: None,
+            });
+        }
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build().map_err(ConfigError::HttpClient)
+}
+
+impl MgmtClient {
+    /// A client using the system clock.
+    ///
+    /// # Errors
+    /// [`MgmtError::InvalidConfig`] when the configuration is invalid or the extra CA file is unusable.
+    pub fn new(config: MgmtConfig) -> Result<Self, MgmtError> {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A client reading wall-clock time (for `x-ratelimit-reset` and HTTP-date `Retry-After`) from `clock`.
+    ///
+    /// # Errors
+    /// [`MgmtError::InvalidConfig`] when the configuration is invalid or the extra CA file is unusable.
+    pub fn with_clock(config: MgmtConfig, clock: Arc<dyn Clock>) -> Result<Self, MgmtError> {
+        let base = config.validate()?;
+        let http = build_http(&config)?;
+        let metrics = Arc::new(Metrics::default());
+        let endpoint = TokenEndpoint {
+            http: http.clone(),
+            url: format!("{base}/oauth/token"),
+            audience: config.effective_audience(&base),
+            client_id: config.client_id,
+            client_secret: config.client_secret,
+            policy: config.retry.clone(),
+            clock: clock.clone(),
+        };
+        let tokens = TokenCache::new(endpoint, config.token_refresh_slack, metrics.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                api: format!("{base}/api/v2"),
+                base,
+                tokens,
+                metrics,
+                policy: config.retry,
+                page_size: config.page_size,
+                clock,
+            }),
+        })
+    }
+
+    /// The tenant base URL, without a trailing slash.
+    pub fn tenant_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// The token cache, e.g. to warm it at start-up.
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.inner.tokens
+    }
+
+    /// Obtains a token if none is cached (for a readiness check).
+    ///
+    /// # Errors
+    /// [`MgmtError::TokenRequest`] when no token can be had.
+    pub async fn ensure_token(&self) -> Result<(), MgmtError> {
+        self.inner.tokens.access_token().await?;
+        Ok(())
+    }
+
+    /// All counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// Requests sent to the Management API so far (each attempt counts; token requests do not).
+    pub fn upstream_calls(&self) -> u64 {
+        self.inner.metrics.upstream_calls.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent to the token endpoint so far.
+    pub fn token_fetches(&self) -> u64 {
+        self.inner.metrics.token_fetches.load(Ordering::Relaxed)
+    }
+
+    /// 429 answers received so far (Management API and token endpoint).
+    pub fn rate_limited(&self) -> u64 {
+        self.inner.metrics.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// All authentication methods of `user_id`, reading every page (`include_totals=true`, `per_page` from the
+    /// configuration). Accepts the paged and the bare-array shapes, and a page without `total`.
+    ///
+    /// # Errors
+    /// [`MgmtError`]; `NotFound` when the user does not exist.
+    pub async fn list_methods(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<AuthenticationMethod>, MgmtError> {
+        let op = Operation::ListMethods;
+        let user = segment(op, "user", user_id)?;
+        let per_page = self.inner.page_size;
+        let mut methods = Vec::new();
+        let mut seen = HashSet::new();
+        for page in 0..MAX_PAGES {
+            let url = format!(
+                "{}/users/{user}/authentication-methods?include_totals=true&per_page={per_page}&page={page}",
+                self.inner.api
+            );
+            let response: AuthenticationMethodsResponse =
+                self.call_json(op, Method::GET, url, None).await?;
+            let (items, total) = match response {
+                AuthenticationMethodsResponse::Bare(items) => (items, None),
+                AuthenticationMethodsResponse::Paged(page) => (page.authenticators, page.total),
+            };
+            let count = items.len();
+            let mut added = 0usize;
+            for method in items {
+                if seen.insert(method.id.clone()) {
+                    methods.push(method);
+                    added += 1;
+                }
+            }
+            let done = match total {
+                Some(total) => methods.len() as u64 >= total,
+                None => count < per_page as usize,
+            };
+            // A page with nothing new means the server ignores paging or the list shrank under us.
+            if done || added == 0 {
+                return Ok(methods);
+            }
+        }
+        Err(MgmtError::TooManyPages { op })
+    }
+
+    /// One authentication method.
+    ///
+    /// # Errors
+    /// [`MgmtError`]; `NotFound` when the user or method does not exist.
+    pub async fn get_method(
+        &self,
+        user_id: &str,
+        method_id: &str,
+    ) -> Result<AuthenticationMethod, MgmtError> {
+        let op = Operation::GetMethod;
+        let url = self.method_url(op, user_id, method_id)?;
+        self.call_json(op, Method::GET, url, None).await
+    }
+
+    /// Sets a method's name (Auth0 allows at most 20 characters). Retried like GET: see [`Operation::is_idempotent`].
+    ///
+    /// # Errors
+    /// [`MgmtError`]; `NotFound` when the user or method does not exist, `Rejected` for an invalid name.
+    pub async fn rename_method(
+        &self,
+        user_id: &str,
+        method_id: &str,
+        name: &str,
+    ) -> Result<AuthenticationMethod, MgmtError> {
+        let op = Operation::RenameMethod;
+        let url = self.method_url(op, user_id, method_id)?;
+        let body = UpdateAuthenticationMethod {
+            name: Some(name.to_owned()),
+            preferred_authentication_method: None,
+        };
+        let body = serde_json::to_vec(&body).map_err(|source| MgmtError::Decode { op, source })?;
+        self.call_json(op, Method::PATCH, url, Some(body)).await
+    }
+
+    /// Deletes one authentication method. Retried after ambiguous failures, so a retry may find the method already
+    /// gone and report `NotFound`.
+    ///
+    /// # Errors
+    /// [`MgmtError`]; `NotFound` when the user or method does not exist.
+    pub async fn delete_method(&self, user_id: &str, method_id: &str) -> Result<(), MgmtError> {
+        let op = Operation::DeleteMethod;
+        let url = self.method_url(op, user_id, method_id)?;
+        self.send(op, Method::DELETE, &url, None).await?;
+        Ok(())
+    }
+
+    /// Creates an enrollment ticket. Never retried once the request may have reached the server: every POST mints
+    /// a new single-use ticket.
+    ///
+    /// # Errors
+    /// [`MgmtError`]; `NotFound` when the user does not exist.
+    pub async fn create_enrollment_ticket(
+        &self,
+        request: &EnrollmentTicketRequest,
+    ) -> Result<EnrollmentTicket, MgmtError> {
+        let op = Operation::CreateEnrollmentTicket;
+        let url = format!("{}/guardian/enrollments/ticket", self.inner.api);
+        let body =
+            serde_json::to_vec(request).map_err(|source| MgmtError::Decode { op, source })?;
+        self.call_json(op, Method::POST, url, Some(body)).await
+    }
+
+    fn method_url(
+        &self,
+        op: Operation,
+        user_id: &str,
+        method_id: &str,
+    ) -> Result<String, MgmtError> {
+        let user = segment(op, "user", user_id)?;
+        let method = segment(op, "method", method_id)?;
+        Ok(format!(
+            "{}/users/{user}/authentication-methods/{method}",
+            self.inner.api
+        ))
+    }
+
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        op: Operation,
+        method: Method,
+        url: String,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, MgmtError> {
+        let bytes = self.send(op, method, &url, body).await?;
+        serde_json::from_slice(&bytes).map_err(|source| MgmtError::Decode { op, source })
+    }
+
+    /// Sends one call with the retry rules, returning the body of a 2xx answer.
+    async fn send(
+        &self,
+        op: Operation,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, MgmtError> {
+        let inner = &self.inner;
+        let idempotent = op.is_idempotent();
+        let mut budget = WaitBudget::new(&inner.policy);
+        let mut failures: u32 = 0;
+        let mut refreshed = false;
+        loop {
+            let token = inner.tokens.access_token().await?;
+            inner.metrics.upstream_calls.fetch_add(1, Ordering::Relaxed);
+            let mut request = inner
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(token.secret().expose_secret())
+                .header(ACCEPT, "application/json");
+            if let Some(body) = &body {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            let (error, retryable) = match request.send().await {
+                Err(error) => {
+                    // A refused connection never delivered the request, so even a POST may be sent again.
+                    let retryable = idempotent || (error.is_connect() && !error.is_timeout());
+                    (transport(op, error), retryable)
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    if status.is_success() {
+                        match response.bytes().await {
+                            Ok(bytes) => return Ok(bytes.to_vec()),
+                            Err(error) => (transport(op, error), idempotent),
+                        }
+                    } else {
+                        let headers = response.headers().clone();
+                        let error_body = response
+                            .bytes()
+                            .await
+                            .ok()
+                            .and_then(|b| serde_json::from_slice::<MgmtErrorBody>(&b).ok());
+                        match status {
+                            StatusCode::UNAUTHORIZED if !refreshed => {
+                                tracing::debug!(%op, "management api rejected the token; fetching a new one");
+                                refreshed = true;
+                                inner.tokens.invalidate(&token);
+                                continue;
+                            }
+                            StatusCode::UNAUTHORIZED => {
+                                return Err(MgmtError::Unauthorized {
+                                    op,
+                                    body: error_body,
+                                });
+                            }
+                            StatusCode::FORBIDDEN => {
+                                let message = error_body
+                                    .as_ref()
+                                    .map_or_else(|| "forbidden".to_owned(), |b| b.message.clone());
+                                return Err(MgmtError::Forbidden {
+                                    op,
+                                    message,
+                                    body: error_body,
+                                });
+                            }
+                            StatusCode::NOT_FOUND => {
+                                return Err(MgmtError::NotFound {
+                                    op,
+                                    body: error_body,
+                                });
+                            }
+                            StatusCode::TOO_MANY_REQUESTS => {
+                                inner.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+                                let delay = server_delay(&headers, inner.clock.now_utc());
+                                let wait = inner.policy.rate_limit_wait(delay);
+                                if budget.try_spend(wait) {
+                                    tracing::debug!(%op, ?wait, "management api rate limited; waiting");
+                                    tokio::time::sleep(wait).await;
+                                    continue;
+                                }
+                                return Err(MgmtError::Busy {
+                                    op,
+                                    retry_after: whole_seconds_up(delay.unwrap_or(wait)),
+                                });
+                            }
+                            status if status.is_server_error() => (
+                                MgmtError::Upstream {
+                                    op,
+                                    status: status.as_u16(),
+                                    body: error_body,
+                                },
+                                idempotent,
+                            ),
+                            status if status.is_client_error() => {
+                                return Err(MgmtError::Rejected {
+                                    op,
+                                    status: status.as_u16(),
+                                    body: error_body,
+                                });
+                            }
+                            status => {
+                                return Err(MgmtError::Upstream {
+                                    op,
+                                    status: status.as_u16(),
+                                    body: error_body,
+                                });
+                            }
+                        }
+                    }
+                }
+            };
+            failures += 1;
+            if !retryable || failures >= inner.policy.max_attempts {
+                return Err(error);
+            }
+            inner.metrics.retries.fetch_add(1, Ordering::Relaxed);
+            let delay = inner
+                .policy
+                .backoff(failures - 1, rand::thread_rng().r#gen::<f64>());
+            tracing::debug!(%op, %error, ?delay, "management api call failed; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+fn segment(op: Operation, what: &'static str, id: &str) -> Result<String, MgmtError> {
+    encode_segment(id).map_err(|_: SegmentError| MgmtError::InvalidId { op, what })
+}
+
+fn transport(op: Operation, error: reqwest::Error) -> MgmtError {
+    if error.is_timeout() {
+        MgmtError::Timeout { op }
+    } else {
+        // Without the URL: it names the user, which belongs in audit records, not in error chains.
+        MgmtError::Transport {
+            op,
+            source: error.without_url(),
+        }
+    }
+}
