@@ -1,6 +1,63 @@
-//! Project automation for Passkey Companion: `cargo xtask test`, `cargo xtask demo`.
+//! Project automation for Passkey Companion: `cargo xtask setup`, `test` (alias `ci`) and `demo`.
+//!
+//! Run through the cargo alias in `.cargo/config.toml`. Errors print with their causes (`{:#}`) and exit 2.
 
-fn main() {
-    eprintln!("xtask: not implemented yet");
-    std::process::exit(2);
+mod ci;
+mod demo;
+mod setup;
+#[cfg(test)]
+mod tidy;
+
+use clap::{Parser, Subcommand};
+
+/// Project automation for Passkey Companion.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Project automation for Passkey Companion"
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+/// The tasks.
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install the missing Debian packages and cargo tools (quiet when all are present).
+    Setup,
+    /// Install what is missing, then run fmt, clippy and every test, as CI does.
+    Test(TestArgs),
+    /// The same as `test`: exactly what CI runs.
+    Ci(TestArgs),
+    /// Build and run the local dev tenant with the demo world; prints URLs and demo credentials.
+    Demo {
+        /// Port of the dev tenant on 127.0.0.1 (its base URL is http://localhost:<port>).
+        #[arg(long, default_value_t = demo::DEFAULT_PORT)]
+        port: u16,
+    },
+}
+
+/// Arguments of `test` and `ci`.
+#[derive(Debug, clap::Args)]
+struct TestArgs {
+    /// Internal: run only the test step; `xtask test` re-runs itself this way inside a D-Bus session and Xvfb.
+    #[arg(long, hide = true)]
+    inner: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Setup => setup::run(),
+        Task::Test(args) | Task::Ci(args) => ci::test(args.inner),
+        Task::Demo { port } => demo::run(port),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

@@ -1,0 +1,343 @@
+//! `cargo xtask test` (alias `ci`): installs what is missing, then runs exactly what CI runs, failing fast.
+//!
+//! Steps: format check, clippy over every target, then every test of the workspace inside a private D-Bus
+//! session and a virtual X display with an unlocked keyring. The test step re-executes this binary as
+//! `xtask test --inner` under `dbus-run-session -- xvfb-run`, so the session, the display and the keyring
+//! daemon all end with it.
+//!
+//! Clippy and the tests use the default `dev` profile and the same flags, so build scripts and proc macros
+//! compiled for one are reused by the other; nothing here builds in release mode.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::setup;
+
+/// The virtual screen the tests get: large enough for the app window (900x640) with room to spare.
+const XVFB_SCREEN: &str = "-screen 0 1280x800x24";
+
+/// The password of the throwaway login keyring created for the test session.
+const TEST_KEYRING_PASSWORD: &str = "test";
+
+/// Runs the whole pipeline (outer) or only the test step inside the session (`inner`).
+pub(crate) fn test(inner: bool) -> Result<()> {
+    if inner {
+        return inner_test_step();
+    }
+    let total = Instant::now();
+    let mut timings = Vec::new();
+
+    let started = Instant::now();
+    setup::run().context("installing prerequisites")?;
+    timings.push(("setup", started.elapsed()));
+
+    timed_step(
+        &mut timings,
+        "fmt",
+        &mut cargo(&["fmt", "--all", "--check"]),
+    )?;
+    timed_step(
+        &mut timings,
+        "clippy",
+        &mut cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+
+    for tool in ["dbus-run-session", "xvfb-run"] {
+        if !setup::command_exists(tool) {
+            bail!("`{tool}` is not on PATH; run `cargo xtask setup` as root (packages dbus, xvfb)");
+        }
+    }
+    let me = std::env::current_exe()
+        .context("locating the xtask binary to re-run it in a test session")?;
+    let mut session = Command::new("dbus-run-session");
+    session
+        .args(["--", "xvfb-run", "-a", "-s", XVFB_SCREEN])
+        .arg(me)
+        .args(["test", "--inner"])
+        .current_dir(project_root());
+    timed_step(&mut timings, "test", &mut session)?;
+
+    println!(
+        "xtask: all checks passed in {}",
+        format_duration(total.elapsed())
+    );
+    for (name, took) in &timings {
+        println!("xtask:   {name:<7} {}", format_duration(*took));
+    }
+    Ok(())
+}
+
+/// Inside `dbus-run-session -- xvfb-run`: unlocks a keyring, then runs every test of the workspace.
+fn inner_test_step() -> Result<()> {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none()
+        || std::env::var_os("DISPLAY").is_none()
+    {
+        bail!(
+            "`xtask test --inner` must run under dbus-run-session and xvfb-run; use `cargo xtask test`"
+        );
+    }
+    let keyring_env = unlock_keyring().context("unlocking gnome-keyring for the test session")?;
+    let mut test = cargo(&["test", "--workspace", "--locked"]);
+    test.envs(keyring_env);
+    if let Some(bin) = setup::cargo_bin_dir() {
+        // `tauri-driver` may have just been installed there, and the end-to-end tests look for it on PATH.
+        test.env("PATH", path_with(&bin));
+    }
+    let started = Instant::now();
+    run_checked(&mut test, "cargo test --workspace --locked")?;
+    println!(
+        "xtask: tests passed in {}",
+        format_duration(started.elapsed())
+    );
+    Ok(())
+}
+
+/// Starts and unlocks gnome-keyring's Secret Service in this D-Bus session and returns the environment it
+/// reports (`GNOME_KEYRING_CONTROL`, ...).
+///
+/// The daemon forks and outlives the command, so its output goes to files rather than pipes: reading a pipe
+/// to its end would wait for the daemon to exit. Its keyrings live under `target/`, never in the user's home.
+fn unlock_keyring() -> Result<Vec<(String, String)>> {
+    let scratch = project_root().join("target").join("xtask").join("keyring");
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let stdout_path = scratch.join("daemon.stdout");
+    let stderr_path = scratch.join("daemon.stderr");
+    let stdout =
+        std::fs::File::create(&stdout_path).context("creating the daemon's stdout file")?;
+    let stderr =
+        std::fs::File::create(&stderr_path).context("creating the daemon's stderr file")?;
+    let mut child = Command::new("gnome-keyring-daemon")
+        .args(["--unlock", "--components=secrets"])
+        .env("XDG_DATA_HOME", &scratch)
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .context("starting gnome-keyring-daemon (package gnome-keyring)")?;
+    {
+        use std::io::Write as _;
+        let mut stdin = child
+            .stdin
+            .take()
+            .context("gnome-keyring-daemon has no stdin")?;
+        stdin
+            .write_all(TEST_KEYRING_PASSWORD.as_bytes())
+            .context("sending the keyring password")?;
+        // Dropping stdin closes it, which ends the password.
+    }
+    let status = wait_with_deadline(&mut child, Duration::from_secs(30))
+        .context("waiting for gnome-keyring-daemon")?;
+    if !status.success() {
+        let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        bail!(
+            "gnome-keyring-daemon --unlock failed ({status}): {}",
+            log.trim()
+        );
+    }
+    let output =
+        std::fs::read_to_string(&stdout_path).context("reading gnome-keyring-daemon's output")?;
+    Ok(parse_env_lines(&output))
+}
+
+/// Waits for a child to exit, killing it when the deadline passes.
+fn wait_with_deadline(
+    child: &mut std::process::Child,
+    deadline: Duration,
+) -> Result<std::process::ExitStatus> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if started.elapsed() > deadline {
+            // Best effort: we report the timeout either way.
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("no answer within {}", format_duration(deadline));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Parses `NAME=value` lines, as `gnome-keyring-daemon` prints them.
+fn parse_env_lines(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| line.trim().split_once('='))
+        .filter(|(name, _)| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// `PATH` with `dir` appended if it is not there yet.
+fn path_with(dir: &Path) -> std::ffi::OsString {
+    let current = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&current).collect();
+    if !dirs.iter().any(|existing| existing == dir) {
+        dirs.push(dir.to_path_buf());
+    }
+    std::env::join_paths(dirs).unwrap_or(current)
+}
+
+/// Runs one step, records its duration, and fails fast with a clear message.
+fn timed_step(
+    timings: &mut Vec<(&'static str, Duration)>,
+    name: &'static str,
+    command: &mut Command,
+) -> Result<()> {
+    println!("xtask: {name}: {}", describe(command));
+    let started = Instant::now();
+    let result = run_checked(command, name);
+    let took = started.elapsed();
+    timings.push((name, took));
+    match result {
+        Ok(()) => {
+            println!("xtask: {name} passed in {}", format_duration(took));
+            Ok(())
+        }
+        Err(error) => Err(error.context(format!(
+            "step `{name}` failed after {}",
+            format_duration(took)
+        ))),
+    }
+}
+
+/// A `cargo` command in the project root, using the cargo that started us.
+pub(crate) fn cargo(args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.args(args).current_dir(project_root());
+    command
+}
+
+/// Runs a command with inherited output and turns a failed exit into an error naming it.
+pub(crate) fn run_checked(command: &mut Command, what: &str) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("could not start `{}`", describe(command)))?;
+    if !status.success() {
+        bail!("`{what}` exited with {status}");
+    }
+    Ok(())
+}
+
+/// The command line, for messages.
+fn describe(command: &Command) -> String {
+    let program = Path::new(command.get_program())
+        .file_name()
+        .unwrap_or(command.get_program())
+        .to_string_lossy()
+        .into_owned();
+    std::iter::once(program)
+        .chain(
+            command
+                .get_args()
+                .map(|arg| arg.to_string_lossy().into_owned()),
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `1m02s` or `3.4s`.
+pub(crate) fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        let whole = duration.as_secs();
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub(crate) fn project_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(
+            format_duration(Duration::from_millis(3_440)),
+            "3.4s",
+            "under a minute: tenths"
+        );
+        assert_eq!(
+            format_duration(Duration::from_secs(62)),
+            "1m02s",
+            "over a minute: minutes and seconds"
+        );
+        assert_eq!(
+            format_duration(Duration::from_secs(3_600)),
+            "60m00s",
+            "an hour stays in minutes"
+        );
+    }
+
+    #[test]
+    fn keyring_daemon_output_becomes_environment() {
+        let parsed = parse_env_lines(
+            "GNOME_KEYRING_CONTROL=/run/user/0/keyring\nSSH_AUTH_SOCK=/run/user/0/keyring/ssh\n\nnot a variable\n",
+        );
+        assert_eq!(
+            parsed,
+            vec![
+                (
+                    "GNOME_KEYRING_CONTROL".to_owned(),
+                    "/run/user/0/keyring".to_owned()
+                ),
+                (
+                    "SSH_AUTH_SOCK".to_owned(),
+                    "/run/user/0/keyring/ssh".to_owned()
+                ),
+            ],
+            "every NAME=value line and nothing else"
+        );
+    }
+
+    #[test]
+    fn the_cargo_bin_dir_is_appended_once() {
+        let dir = Path::new("/nonexistent/xtask-test-bin");
+        let once = path_with(dir);
+        let dirs: Vec<PathBuf> = std::env::split_paths(&once).collect();
+        assert_eq!(
+            dirs.last().map(PathBuf::as_path),
+            Some(dir),
+            "appended at the end"
+        );
+        let already = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).next();
+        if let Some(first) = already {
+            let again: Vec<PathBuf> = std::env::split_paths(&path_with(&first)).collect();
+            assert_eq!(
+                again.iter().filter(|d| **d == first).count(),
+                std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                    .filter(|d| *d == first)
+                    .count(),
+                "a directory already on PATH is not added again"
+            );
+        }
+    }
+
+    #[test]
+    fn the_project_root_holds_the_workspace_manifest() {
+        assert!(
+            project_root().join("Cargo.toml").is_file() && project_root().join("xtask").is_dir(),
+            "project_root() must be the workspace root"
+        );
+    }
+}
