@@ -131,7 +131,9 @@ impl RenameRequest {
             return Err(NameError::Blank);
         }
         if self.name.chars().count() > MAX_NAME_CHARS {
-            return Err(NameError::TooLong { max: MAX_NAME_CHARS });
+            return Err(NameError::TooLong {
+                max: MAX_NAME_CHARS,
+            });
         }
         if self.name.chars().any(char::is_control) {
             return Err(NameError::ControlCharacter);
@@ -372,13 +374,28 @@ mod tests {
     #[test]
     fn rename_validation_counts_characters_not_bytes() {
         assert!(RenameRequest::new("YubiKey 5C").is_ok());
-        assert!(RenameRequest::new("a").is_ok(), "one character is the minimum");
-        assert!(RenameRequest::new("ü".repeat(20)).is_ok(), "20 two-byte characters fit");
-        assert!(RenameRequest::new("🔑".repeat(20)).is_ok(), "20 four-byte characters fit");
-        assert_eq!(RenameRequest::new("x".repeat(21)), Err(NameError::TooLong { max: 20 }));
+        assert!(
+            RenameRequest::new("a").is_ok(),
+            "one character is the minimum"
+        );
+        assert!(
+            RenameRequest::new("ü".repeat(20)).is_ok(),
+            "20 two-byte characters fit"
+        );
+        assert!(
+            RenameRequest::new("🔑".repeat(20)).is_ok(),
+            "20 four-byte characters fit"
+        );
+        assert_eq!(
+            RenameRequest::new("x".repeat(21)),
+            Err(NameError::TooLong { max: 20 })
+        );
         assert_eq!(RenameRequest::new(""), Err(NameError::Blank));
         assert_eq!(RenameRequest::new("   "), Err(NameError::Blank));
-        assert_eq!(RenameRequest::new("key\u{7}"), Err(NameError::ControlCharacter));
+        assert_eq!(
+            RenameRequest::new("key\u{7}"),
+            Err(NameError::ControlCharacter)
+        );
         assert_eq!(RenameRequest::new("a\nb"), Err(NameError::ControlCharacter));
     }
 
@@ -388,7 +405,11 @@ mod tests {
             let body = format!("{{\"type\":\"{kind}\"}}");
             let parsed: EnrollmentRequest = serde_json::from_str(&body).unwrap();
             assert_eq!(parsed.kind, kind);
-            assert_eq!(parsed.kind.ticket_factor().as_str(), kind.as_str(), "same spelling as Auth0's factor");
+            assert_eq!(
+                parsed.kind.ticket_factor().as_str(),
+                kind.as_str(),
+                "same spelling as Auth0's factor"
+            );
             assert_eq!(parsed.kind.method_type().as_str(), kind.as_str());
         }
         for bad in [
@@ -399,7 +420,10 @@ mod tests {
             r#"{}"#,
             r#"{"type":"webauthn-roaming","user_id":"auth0|someone-else"}"#,
         ] {
-            assert!(serde_json::from_str::<EnrollmentRequest>(bad).is_err(), "{bad} must be refused");
+            assert!(
+                serde_json::from_str::<EnrollmentRequest>(bad).is_err(),
+                "{bad} must be refused"
+            );
         }
     }
 
@@ -423,7 +447,10 @@ mod tests {
 
     #[test]
     fn challenges_are_built_and_parsed() {
-        assert_eq!(challenge::invalid_token(), r#"Bearer error="invalid_token""#);
+        assert_eq!(
+            challenge::invalid_token(),
+            r#"Bearer error="invalid_token""#
+        );
         let header = step_up(300);
         assert_eq!(
             header,
@@ -436,10 +463,18 @@ mod tests {
         let parsed = parse_bearer(&challenge::invalid_token()).unwrap();
         assert_eq!(parsed.error.as_deref(), Some("invalid_token"));
         assert!(!parsed.is_step_up());
-        let escaped = parse_bearer(r#"bearer error_description="say \"hi\", ok",error=invalid_token"#).unwrap();
-        assert_eq!(escaped.error_description.as_deref(), Some(r#"say "hi", ok"#));
+        let escaped =
+            parse_bearer(r#"bearer error_description="say \"hi\", ok",error=invalid_token"#)
+                .unwrap();
+        assert_eq!(
+            escaped.error_description.as_deref(),
+            Some(r#"say "hi", ok"#)
+        );
         assert_eq!(escaped.error.as_deref(), Some("invalid_token"));
-        assert_eq!(parse_bearer("Bearer").unwrap(), challenge::BearerChallenge::default());
+        assert_eq!(
+            parse_bearer("Bearer").unwrap(),
+            challenge::BearerChallenge::default()
+        );
         assert_eq!(parse_bearer(r#"Basic realm="x""#), None);
         assert_eq!(parse_bearer(r#"Bearer error="unterminated"#), None);
     }
@@ -462,16 +497,35 @@ mod tests {
             removable: false,
         };
         let json = serde_json::to_value(&authenticator).unwrap();
-        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let mut expected = vec![
-            "id", "type", "name", "display_name", "created_at", "last_used_at", "confirmed", "device_type",
-            "backed_up", "aaguid", "provider", "transports", "removable",
+            "id",
+            "type",
+            "name",
+            "display_name",
+            "created_at",
+            "last_used_at",
+            "confirmed",
+            "device_type",
+            "backed_up",
+            "aaguid",
+            "provider",
+            "transports",
+            "removable",
         ];
         expected.sort_unstable();
         let mut keys_sorted = keys.clone();
         keys_sorted.sort_unstable();
         assert_eq!(keys_sorted, expected, "design.md §3 field set");
-        assert!(json["name"].is_null(), "absent optional values serialize as null");
+        assert!(
+            json["name"].is_null(),
+            "absent optional values serialize as null"
+        );
         assert_eq!(json["type"], "totp");
     }
 }

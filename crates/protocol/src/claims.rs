@@ -116,19 +116,30 @@ mod tests {
             mfa_time: Some(11),
         };
         let json = serde_json::to_value(&claims).unwrap();
-        assert_eq!(json[AUTH_TIME_CLAIM], 10, "serde rename must equal AUTH_TIME_CLAIM");
-        assert_eq!(json[MFA_TIME_CLAIM], 11, "serde rename must equal MFA_TIME_CLAIM");
+        assert_eq!(
+            json[AUTH_TIME_CLAIM], 10,
+            "serde rename must equal AUTH_TIME_CLAIM"
+        );
+        assert_eq!(
+            json[MFA_TIME_CLAIM], 11,
+            "serde rename must equal MFA_TIME_CLAIM"
+        );
     }
 
     #[test]
     fn audience_is_one_or_many() {
-        let one: AudienceClaim = serde_json::from_str(r#""https://passkey-companion/api""#).unwrap();
+        let one: AudienceClaim =
+            serde_json::from_str(r#""https://passkey-companion/api""#).unwrap();
         assert!(one.contains(DEFAULT_API_AUDIENCE));
         let many: AudienceClaim =
-            serde_json::from_str(r#"["https://passkey-companion/api","https://t/userinfo"]"#).unwrap();
+            serde_json::from_str(r#"["https://passkey-companion/api","https://t/userinfo"]"#)
+                .unwrap();
         assert!(many.contains(DEFAULT_API_AUDIENCE));
         assert!(many.contains("https://t/userinfo"));
-        assert!(!many.contains("https://passkey-companion/ap"), "no prefix matching");
+        assert!(
+            !many.contains("https://passkey-companion/ap"),
+            "no prefix matching"
+        );
         assert_eq!(many.iter().count(), 2);
         assert!(serde_json::from_str::<AudienceClaim>("42").is_err());
     }

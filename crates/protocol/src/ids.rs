@@ -56,7 +56,9 @@ impl fmt::Display for IdError {
             Self::TooLong { max } => write!(f, "identifier is longer than {max} bytes"),
             Self::MissingSeparator => f.write_str("identifier is not of the form <type>|<value>"),
             Self::InvalidType => f.write_str("identifier type is not a lowercase word"),
-            Self::InvalidValue => f.write_str("identifier contains characters outside the safe alphabet"),
+            Self::InvalidValue => {
+                f.write_str("identifier contains characters outside the safe alphabet")
+            }
         }
     }
 }
@@ -91,7 +93,10 @@ fn split_typed(raw: &str, max_len: usize) -> Result<(&str, &str), IdError> {
         return Err(IdError::MissingSeparator);
     };
     let valid_kind = kind.len() <= MAX_METHOD_TYPE_LEN
-        && kind.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && kind
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && kind
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -213,7 +218,10 @@ impl UserId {
             && !rest.contains("..")
             && rest.bytes().all(|b| {
                 b.is_ascii_alphanumeric()
-                    || matches!(b, b'.' | b'_' | b'~' | b'@' | b'+' | b'=' | b':' | b'|' | b'-')
+                    || matches!(
+                        b,
+                        b'.' | b'_' | b'~' | b'@' | b'+' | b'=' | b':' | b'|' | b'-'
+                    )
             });
         if !valid_rest {
             return Err(IdError::InvalidValue);
@@ -334,27 +342,50 @@ mod tests {
             );
         }
         let id = MethodId::parse("webauthn-roaming|dev_XXXXXXXXXXXXXXXX").unwrap();
-        assert_eq!(id.kind(), MethodType::WebauthnRoaming, "type prefix maps to MethodType");
+        assert_eq!(
+            id.kind(),
+            MethodType::WebauthnRoaming,
+            "type prefix maps to MethodType"
+        );
         assert_eq!(id.opaque(), "dev_XXXXXXXXXXXXXXXX");
         let sms = MethodId::parse("sms|dev_klnv5yshzzoosSUm").unwrap();
-        assert_eq!(sms.kind(), MethodType::Unknown("sms".into()), "sms is a linked sub-method type");
+        assert_eq!(
+            sms.kind(),
+            MethodType::Unknown("sms".into()),
+            "sms is a linked sub-method type"
+        );
     }
 
     #[test]
     fn hostile_method_ids_are_refused_with_the_right_reason() {
         for (raw, expected) in INVALID_METHOD_IDS {
-            assert_eq!(MethodId::parse(raw), Err(*expected), "{raw:?} must be refused as {expected:?}");
+            assert_eq!(
+                MethodId::parse(raw),
+                Err(*expected),
+                "{raw:?} must be refused as {expected:?}"
+            );
         }
     }
 
     #[test]
     fn over_long_method_ids_are_refused() {
         let long_opaque = format!("totp|{}", "a".repeat(MAX_METHOD_OPAQUE_LEN + 1));
-        assert_eq!(MethodId::parse(&long_opaque), Err(IdError::InvalidValue), "opaque > 64");
+        assert_eq!(
+            MethodId::parse(&long_opaque),
+            Err(IdError::InvalidValue),
+            "opaque > 64"
+        );
         let max_opaque = format!("totp|{}", "a".repeat(MAX_METHOD_OPAQUE_LEN));
-        assert!(MethodId::parse(&max_opaque).is_ok(), "opaque of exactly 64 is fine");
+        assert!(
+            MethodId::parse(&max_opaque).is_ok(),
+            "opaque of exactly 64 is fine"
+        );
         let long_type = format!("{}|dev_x", "a".repeat(MAX_METHOD_TYPE_LEN + 1));
-        assert_eq!(MethodId::parse(&long_type), Err(IdError::InvalidType), "type > 32");
+        assert_eq!(
+            MethodId::parse(&long_type),
+            Err(IdError::InvalidType),
+            "type > 32"
+        );
         let huge = "a".repeat(10_000);
         assert_eq!(
             MethodId::parse(&huge),
@@ -372,7 +403,10 @@ mod tests {
         let user = UserId::parse("auth0|68998c2d684ac37fcd52bfbe").unwrap();
         assert_eq!(user.path_segment(), "auth0%7C68998c2d684ac37fcd52bfbe");
         let saml = UserId::parse("samlp|acme|jane.doe+x@example.com").unwrap();
-        assert_eq!(saml.path_segment(), "samlp%7Cacme%7Cjane.doe%2Bx%40example.com");
+        assert_eq!(
+            saml.path_segment(),
+            "samlp%7Cacme%7Cjane.doe%2Bx%40example.com"
+        );
     }
 
     #[test]
@@ -402,16 +436,28 @@ mod tests {
             ("Auth0|abc", IdError::InvalidType),
             ("-auth0|abc", IdError::InvalidType),
         ] {
-            assert_eq!(UserId::parse(raw), Err(expected), "{raw:?} must be refused as {expected:?}");
+            assert_eq!(
+                UserId::parse(raw),
+                Err(expected),
+                "{raw:?} must be refused as {expected:?}"
+            );
         }
         let long = format!("auth0|{}", "a".repeat(MAX_USER_ID_LEN));
-        assert_eq!(UserId::parse(&long), Err(IdError::TooLong { max: MAX_USER_ID_LEN }));
+        assert_eq!(
+            UserId::parse(&long),
+            Err(IdError::TooLong {
+                max: MAX_USER_ID_LEN
+            })
+        );
     }
 
     #[test]
     fn ids_round_trip_through_serde_and_refuse_invalid_json_strings() {
         let id: MethodId = serde_json::from_str("\"totp|dev_WzMZ2sZbUw1wbC2F\"").unwrap();
-        assert_eq!(serde_json::to_string(&id).unwrap(), "\"totp|dev_WzMZ2sZbUw1wbC2F\"");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"totp|dev_WzMZ2sZbUw1wbC2F\""
+        );
         assert!(
             serde_json::from_str::<MethodId>("\"totp|../x\"").is_err(),
             "serde must apply the same validation"
@@ -425,6 +471,9 @@ mod tests {
     fn error_messages_never_echo_the_input() {
         let hostile = "totp|<script>secret";
         let message = MethodId::parse(hostile).unwrap_err().to_string();
-        assert!(!message.contains("script"), "message {message:?} must not repeat input");
+        assert!(
+            !message.contains("script"),
+            "message {message:?} must not repeat input"
+        );
     }
 }
