@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::auth0::{MethodType, TicketFactor};
+use crate::ids::MethodId;
 use crate::open_enum::open_enum;
 
 /// Route of the authenticator list (`GET`).
@@ -22,6 +23,11 @@ pub const HEALTHZ_PATH: &str = "/healthz";
 pub const READYZ_PATH: &str = "/readyz";
 /// Prometheus metrics route.
 pub const METRICS_PATH: &str = "/metrics";
+
+/// The path of one authenticator, `/v1/me/authenticators/{id}`, with the id percent-encoded (`|` as `%7C`).
+pub fn authenticator_path(id: &MethodId) -> String {
+    format!("{AUTHENTICATORS_PATH}/{}", id.path_segment())
+}
 
 /// Largest number of characters (Unicode scalar values) in an authenticator's name, as Auth0's `maxLength: 20`.
 pub const MAX_NAME_CHARS: usize = 20;
@@ -397,6 +403,15 @@ mod tests {
             Err(NameError::ControlCharacter)
         );
         assert_eq!(RenameRequest::new("a\nb"), Err(NameError::ControlCharacter));
+    }
+
+    #[test]
+    fn authenticator_path_encodes_the_id() {
+        let id = MethodId::parse("webauthn-roaming|dev_XXXXXXXXXXXXXXXX").unwrap();
+        assert_eq!(
+            authenticator_path(&id),
+            "/v1/me/authenticators/webauthn-roaming%7Cdev_XXXXXXXXXXXXXXXX"
+        );
     }
 
     #[test]

@@ -18,11 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth0::MethodType;
 
-/// Upper bound on the length of any identifier accepted here, checked before anything else.
+/// Upper bound on the length of a [`MethodId`], checked before anything else.
 pub const MAX_ID_LEN: usize = 128;
 
-/// Upper bound on the length of a [`UserId`] (Auth0 user ids are at most 255 bytes in practice; we accept less).
-pub const MAX_USER_ID_LEN: usize = MAX_ID_LEN;
+/// Upper bound on the length of a [`UserId`]; user ids come from signed tokens, so this is Auth0's own limit.
+pub const MAX_USER_ID_LEN: usize = 255;
 
 /// Upper bound on the `<type>` part of a [`MethodId`].
 pub const MAX_METHOD_TYPE_LEN: usize = 32;

@@ -5,7 +5,7 @@
 //! (plus the proxy access token's claims) in [`claims`].
 //! Every Auth0 type tolerates unknown fields, and every open enumeration keeps unknown values instead of failing.
 //!
-//! With the `fixtures` feature (for dev-dependencies only), [`fixtures`] exposes the golden Auth0 fixtures this
+//! With the `fixtures` feature (for dev-dependencies only), the `fixtures` module exposes the golden Auth0 fixtures this
 //! crate's tests pin, so other crates (the dev tenant) can compare their responses with the same shapes.
 
 mod open_enum;

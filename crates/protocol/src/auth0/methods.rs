@@ -69,6 +69,25 @@ impl MethodType {
         }
     }
 
+    /// A short human label for this type, for when a method has no name (e.g. "Security key").
+    /// Unknown types are labelled with their raw type string.
+    pub fn label(&self) -> &str {
+        match self {
+            Self::RecoveryCode => "Recovery code",
+            Self::Totp => "Authenticator app",
+            Self::Push => "Guardian push",
+            Self::Phone => "Phone",
+            Self::Email => "Email",
+            Self::EmailVerification => "Email verification",
+            Self::WebauthnRoaming => "Security key",
+            Self::WebauthnPlatform => "Device biometrics",
+            Self::Guardian => "Guardian",
+            Self::Passkey => "Passkey",
+            Self::Password => "Password",
+            Self::Unknown(other) => other,
+        }
+    }
+
     /// Whether this is a WebAuthn credential (security key, platform authenticator or passkey).
     pub fn is_webauthn(&self) -> bool {
         matches!(
