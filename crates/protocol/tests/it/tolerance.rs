@@ -238,3 +238,13 @@ fn a_jwks_with_a_foreign_key_type_still_parses() {
         "use/alg may be absent"
     );
 }
+
+#[test]
+fn every_known_type_has_a_human_label_and_unknown_types_show_their_name() {
+    for kind in MethodType::KNOWN {
+        assert_ne!(kind.label(), kind.as_str(), "{kind} needs a human label");
+        assert!(!kind.label().is_empty());
+    }
+    assert_eq!(MethodType::from("magic-ring").label(), "magic-ring");
+    assert_eq!(MethodType::WebauthnRoaming.label(), "Security key");
+}
