@@ -1,2 +1,4 @@
 //! Desktop-side library of Passkey Companion: configuration layers, loopback sign-in, token storage and the proxy
 //! client shared by the desktop app and the `passkeys` command line.
+
+pub mod config;

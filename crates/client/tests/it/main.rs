@@ -1,0 +1,3 @@
+//! Integration tests of `companion-client`: one binary, modules by feature.
+
+mod config;
