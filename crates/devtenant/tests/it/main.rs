@@ -1,0 +1,5 @@
+//! Integration tests of `companion-devtenant`: one binary, modules by feature, tenants on port 0 in process.
+
+mod support;
+
+mod oidc;
