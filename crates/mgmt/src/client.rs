@@ -19,7 +19,7 @@ use crate::config::MgmtConfig;
 use crate::error::{ConfigError, MgmtError, Operation};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::path::{SegmentError, encode_segment};
-use crate::retry::{RetryPolicy, WaitBudget, server_delay, whole_seconds_up};
+use crate::retry::{RetryPolicy, WaitBudget, server_delay};
 use crate::token::{TokenCache, TokenEndpoint};
 
 /// Upper bound on pages read by one list call (5,000 methods at 50 per page).
@@ -380,16 +380,16 @@ impl MgmtClient {
                             StatusCode::TOO_MANY_REQUESTS => {
                                 inner.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
                                 let delay = server_delay(&headers, inner.clock.now_utc());
-                                let wait = inner.policy.rate_limit_wait(delay);
-                                if budget.try_spend(wait) {
-                                    tracing::debug!(%op, ?wait, "management api rate limited; waiting");
-                                    tokio::time::sleep(wait).await;
-                                    continue;
+                                match budget.admit(&inner.policy, delay) {
+                                    Ok(wait) => {
+                                        tracing::debug!(%op, ?wait, "management api rate limited; waiting");
+                                        tokio::time::sleep(wait).await;
+                                        continue;
+                                    }
+                                    Err(retry_after) => {
+                                        return Err(MgmtError::Busy { op, retry_after });
+                                    }
                                 }
-                                return Err(MgmtError::Busy {
-                                    op,
-                                    retry_after: whole_seconds_up(delay.unwrap_or(wait)),
-                                });
                             }
                             status if status.is_server_error() => (
                                 MgmtError::Upstream {

@@ -73,16 +73,16 @@ impl RetryPolicy {
         half + half.mul_f64(jitter.clamp(0.0, 1.0))
     }
 
-    /// The time to sleep after a 429 whose headers asked for `server_delay` (if any): padded and clamped.
-    pub fn rate_limit_wait(&self, server_delay: Option<Duration>) -> Duration {
+    /// The time to sleep after a 429 whose headers asked for `server_delay` (if any): padded, at least
+    /// `rate_limit_min_wait`. `None` when that exceeds `rate_limit_max_wait`: waiting less than the server asked
+    /// would only earn another 429, so the caller gives up at once.
+    pub fn rate_limit_wait(&self, server_delay: Option<Duration>) -> Option<Duration> {
         let padded = match server_delay {
             Some(delay) => delay.saturating_add(delay * self.rate_limit_padding_percent / 100),
             None => self.rate_limit_min_wait,
         };
-        padded.clamp(
-            self.rate_limit_min_wait,
-            self.rate_limit_max_wait.max(self.rate_limit_min_wait),
-        )
+        let wait = padded.max(self.rate_limit_min_wait);
+        (wait <= self.rate_limit_max_wait).then_some(wait)
     }
 }
 
@@ -146,6 +146,22 @@ impl WaitBudget {
         Self {
             remaining: policy.rate_limit_budget,
             retries_left: policy.max_rate_limit_retries,
+        }
+    }
+
+    /// Decides what to do after a 429 asking for `server_delay`: `Ok(wait)` to sleep `wait` and retry (the budget
+    /// is charged), or `Err(retry_after)` to give up and tell the caller to come back after `retry_after` (the
+    /// server's delay in whole seconds, at least one).
+    pub(crate) fn admit(
+        &mut self,
+        policy: &RetryPolicy,
+        server_delay: Option<Duration>,
+    ) -> Result<Duration, Duration> {
+        match policy.rate_limit_wait(server_delay) {
+            Some(wait) if self.try_spend(wait) => Ok(wait),
+            _ => Err(whole_seconds_up(
+                server_delay.unwrap_or(policy.rate_limit_min_wait),
+            )),
         }
     }
 
@@ -231,21 +247,60 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_wait_pads_and_clamps() {
+    fn rate_limit_wait_pads_and_bounds() {
         let policy = RetryPolicy::default();
+        let wait = |secs: u64| policy.rate_limit_wait(Some(Duration::from_secs(secs)));
+        assert_eq!(wait(2), Some(Duration::from_millis(2500)), "padded by 25%");
         assert_eq!(
-            policy.rate_limit_wait(Some(Duration::from_secs(2))),
-            Duration::from_millis(2500)
+            wait(0),
+            Some(Duration::from_secs(1)),
+            "at least the minimum"
+        );
+        assert_eq!(policy.rate_limit_wait(None), Some(Duration::from_secs(1)));
+        assert_eq!(
+            wait(8),
+            Some(Duration::from_secs(10)),
+            "exactly the maximum"
         );
         assert_eq!(
-            policy.rate_limit_wait(Some(Duration::ZERO)),
-            Duration::from_secs(1)
+            wait(9),
+            None,
+            "beyond the maximum: give up rather than retry early"
         );
-        assert_eq!(policy.rate_limit_wait(None), Duration::from_secs(1));
+        assert_eq!(wait(60), None);
+    }
+
+    #[test]
+    fn admit_sleeps_within_budget_and_reports_busy_beyond() {
+        let policy = RetryPolicy::default();
+        let mut budget = WaitBudget::new(&policy);
         assert_eq!(
-            policy.rate_limit_wait(Some(Duration::from_secs(60))),
-            Duration::from_secs(10)
+            budget.admit(&policy, Some(Duration::from_secs(1))),
+            Ok(Duration::from_millis(1250))
         );
+        assert_eq!(
+            budget.admit(&policy, Some(Duration::from_secs(1))),
+            Ok(Duration::from_millis(1250))
+        );
+        assert_eq!(
+            budget.admit(&policy, Some(Duration::from_secs(1))),
+            Err(Duration::from_secs(1)),
+            "0.5 s of budget left: busy, retry after the server's 1 s"
+        );
+        let mut budget = WaitBudget::new(&policy);
+        assert_eq!(
+            budget.admit(&policy, Some(Duration::from_secs(30))),
+            Err(Duration::from_secs(30)),
+            "the server's own delay is reported, not the padded one"
+        );
+        assert_eq!(
+            budget.admit(&policy, Some(Duration::from_millis(2500))),
+            Err(Duration::from_secs(3)),
+            "rounded up to whole seconds; a 30 s refusal spent nothing, but 3.125 s exceeds 3 s"
+        );
+        assert_eq!(budget.admit(&policy, None), Ok(Duration::from_secs(1)));
+        let mut none = WaitBudget::new(&RetryPolicy::none());
+        assert_eq!(none.admit(&policy, None), Err(Duration::from_secs(1)));
     }
 
     #[test]

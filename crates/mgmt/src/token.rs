@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::clock::Clock;
 use crate::error::{FailureKind, TokenFailureReason, TokenRequestError};
 use crate::metrics::Metrics;
-use crate::retry::{RetryPolicy, WaitBudget, server_delay, whole_seconds_up};
+use crate::retry::{RetryPolicy, WaitBudget, server_delay};
 
 /// Longest lifetime we believe: an `expires_in` beyond it is treated as this (it keeps `Instant` arithmetic safe).
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -212,17 +212,15 @@ impl TokenEndpoint {
                 Err(Attempt::RateLimited {
                     server_delay,
                     error,
-                }) => {
-                    let wait = self.policy.rate_limit_wait(server_delay);
-                    if budget.try_spend(wait) {
+                }) => match budget.admit(&self.policy, server_delay) {
+                    Ok(wait) => {
                         tracing::debug!(?wait, "token endpoint rate limited; waiting");
                         tokio::time::sleep(wait).await;
                         attempt -= 1;
                         continue;
                     }
-                    let retry_after = whole_seconds_up(server_delay.unwrap_or(wait));
-                    return Err(error.with_retry_after(retry_after));
-                }
+                    Err(retry_after) => return Err(error.with_retry_after(retry_after)),
+                },
             };
             if !error.is_transient() || attempt >= self.policy.max_attempts {
                 return Err(error);
