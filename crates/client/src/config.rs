@@ -474,7 +474,9 @@ impl PartialConfig {
                 }
                 self.support_url = Some(url);
             }
-            ConfigKey::CaFile => self.ca_file = Some(PathBuf::from(non_empty(&expect_str(value)?)?)),
+            ConfigKey::CaFile => {
+                self.ca_file = Some(PathBuf::from(non_empty(&expect_str(value)?)?))
+            }
         }
         Ok(())
     }

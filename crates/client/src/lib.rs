@@ -2,3 +2,4 @@
 //! client shared by the desktop app and the `passkeys` command line.
 
 pub mod config;
+pub mod store;

@@ -1,3 +1,4 @@
 //! Integration tests of `companion-client`: one binary, modules by feature.
 
 mod config;
+mod store;
