@@ -438,7 +438,7 @@ fn registration_page(
       }} else if (e.name === "NotAllowedError") {{
         fail("The request was cancelled or timed out. Press the button to try again.");
       }} else {{
-        fail("Registration failed (" + e.name + "). Press the button to try again.");
+        fail("Registration failed (" + e.name + ": " + e.message + "). Press the button to try again.");
       }}
     }}
   }});

@@ -370,7 +370,7 @@ impl Ceremonies {
                 )
             }
             Attachment::CrossPlatform => {
-                let (ccr, state) = webauthn
+                let (mut ccr, state) = webauthn
                     .start_securitykey_registration(
                         uuid,
                         &user.email,
@@ -380,6 +380,13 @@ impl Ceremonies {
                         Some(AuthenticatorAttachment::CrossPlatform),
                     )
                     .map_err(rejected)?;
+                // webauthn-rs asks for credProtect "userVerificationRequired" (not enforced) with
+                // userVerification "preferred"; Chromium refuses that pair (NotSupportedError), and on a key
+                // without UV it would make the credential unusable anyway. Presence-only keys must work, so the
+                // extension is not sent; webauthn-rs then records it as "Ignored".
+                if let Some(extensions) = ccr.public_key.extensions.as_mut() {
+                    extensions.cred_protect = None;
+                }
                 (
                     serde_json::to_value(&ccr),
                     RegistrationState::CrossPlatform(state),
@@ -806,6 +813,12 @@ mod tests {
         assert_eq!(selection["userVerification"], "required");
         assert_eq!(options["publicKey"]["rp"]["id"], "localhost");
         assert!(
+            options["publicKey"]["extensions"]
+                .get("credentialProtectionPolicy")
+                .is_some(),
+            "the platform credential keeps webauthn-rs's credProtect: {options}"
+        );
+        assert!(
             !platform.options_script_json.contains("</script>"),
             "user names cannot close the inline script"
         );
@@ -820,6 +833,12 @@ mod tests {
         assert_eq!(
             selection["userVerification"], "preferred",
             "presence-only security keys must be able to enroll"
+        );
+        assert!(
+            options["publicKey"]["extensions"]
+                .get("credentialProtectionPolicy")
+                .is_none(),
+            "Chromium refuses credProtect=UV-required without required UV: {options}"
         );
         assert_ne!(platform.ceremony, roaming.ceremony, "ids are random");
     }

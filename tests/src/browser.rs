@@ -1,0 +1,507 @@
+//! Headless Chromium through chromedriver, spoken to in plain W3C WebDriver over HTTP, with the WebDriver
+//! WebAuthn extension for virtual authenticators.
+//!
+//! chromedriver runs in its own process group and the whole group (driver and browser) is killed on drop, so a
+//! failed test never leaves a browser holding cargo's output open. Its output goes to a log file under the
+//! artifacts directory, never to the test's stdout.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::artifacts_dir;
+
+/// The W3C element reference key.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Flags for headless Chromium on a CI machine (see toolchain.md).
+const CHROMIUM_FLAGS: [&str; 11] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1000,900",
+    "--lang=en-US",
+];
+
+/// The chromedriver binary: `$CHROMEDRIVER` or `/usr/bin/chromedriver`.
+pub fn chromedriver_path() -> PathBuf {
+    std::env::var_os("CHROMEDRIVER")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromedriver"), PathBuf::from)
+}
+
+/// The browser binary: `$CHROMIUM` or `/usr/bin/chromium`.
+pub fn chromium_path() -> PathBuf {
+    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// A running chromedriver, killed with its process group on drop.
+#[derive(Debug)]
+pub struct ChromeDriver {
+    child: Child,
+    /// Base URL of its WebDriver endpoint, e.g. `http://127.0.0.1:9515`.
+    pub url: String,
+}
+
+impl ChromeDriver {
+    /// Starts chromedriver on a free loopback port and waits until it reports ready.
+    ///
+    /// # Errors
+    /// When chromedriver or Chromium is missing (a loud failure, never a skip), or it does not become ready.
+    pub async fn start(log: &Path) -> anyhow::Result<Self> {
+        let driver = chromedriver_path();
+        let browser = chromium_path();
+        for (what, path, package) in [
+            ("chromedriver", &driver, "chromium-driver"),
+            ("Chromium", &browser, "chromium"),
+        ] {
+            if !path.exists() {
+                bail!(
+                    "{what} not found at {} (set ${} or install the Debian package `{package}`; `cargo xtask test` installs it)",
+                    path.display(),
+                    if what == "Chromium" {
+                        "CHROMIUM"
+                    } else {
+                        "CHROMEDRIVER"
+                    }
+                );
+            }
+        }
+        let port = free_port()?;
+        let child = Command::new(&driver)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start {}", driver.display()))?;
+        let mut this = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        this.wait_ready().await?;
+        Ok(this)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let http = crate::http_client();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("chromedriver exited early with {status}");
+            }
+            if let Ok(response) = http.get(format!("{}/status", self.url)).send().await
+                && let Ok(body) = response.json::<Value>().await
+                && body["value"]["ready"] == true
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("chromedriver did not become ready within 20 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        if let Some(pid) = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the child to take).
+///
+/// # Errors
+/// When no port can be bound.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// What a virtual authenticator emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VirtualAuthenticator {
+    /// A USB security key that only checks presence (no PIN, no biometrics).
+    PresenceOnlyUsbKey,
+    /// A built-in platform authenticator with user verification (Touch ID / Windows Hello).
+    Platform,
+}
+
+/// A credential held by a virtual authenticator.
+#[derive(Debug, Clone)]
+pub struct VirtualCredential {
+    /// The credential id, base64url without padding.
+    pub credential_id: String,
+    /// The RP ID it is bound to.
+    pub rp_id: String,
+    /// Its signature counter.
+    pub sign_count: u64,
+}
+
+/// One WebDriver session in a fresh headless Chromium profile.
+#[derive(Debug)]
+pub struct Browser {
+    http: reqwest::Client,
+    session_url: String,
+    name: String,
+    shots: AtomicU32,
+    // Field order is drop order: the browser dies before its profile directory is removed.
+    driver: ChromeDriver,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver and opens a session; `name` prefixes this session's screenshots.
+    ///
+    /// # Errors
+    /// When chromedriver or Chromium is missing or the session cannot be created.
+    pub async fn start(name: &str) -> anyhow::Result<Self> {
+        let artifacts = artifacts_dir()?;
+        // Screenshots of an earlier run of this session name would mislead: remove them.
+        let prefix = format!("{name}-");
+        for entry in std::fs::read_dir(&artifacts)?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let driver =
+            ChromeDriver::start(&artifacts.join(format!("{name}-chromedriver.log"))).await?;
+        let profile = tempfile::Builder::new().prefix("e2e-chromium-").tempdir()?;
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let capabilities = json!({
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "webauthn:virtualAuthenticators": true,
+                    "goog:chromeOptions": {
+                        "binary": chromium_path().display().to_string(),
+                        "args": args,
+                    },
+                    "timeouts": { "pageLoad": 30_000, "script": 30_000 },
+                }
+            }
+        });
+        let http = crate::http_client();
+        let response: Value = http
+            .post(format!("{}/session", driver.url))
+            .json(&capabilities)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let session = response["value"]["sessionId"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no WebDriver session: {response}"))?;
+        Ok(Self {
+            http,
+            session_url: format!("{}/session/{session}", driver.url),
+            name: name.to_owned(),
+            shots: AtomicU32::new(0),
+            driver,
+            _profile: profile,
+        })
+    }
+
+    /// Ends the session cleanly (dropping the browser kills it anyway).
+    pub async fn close(self) {
+        let _ = self.http.delete(&self.session_url).send().await;
+        drop(self);
+    }
+
+    async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.session_url);
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        } else if method == reqwest::Method::POST {
+            request = request.json(&json!({}));
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("WebDriver {method} {path}"))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .with_context(|| format!("WebDriver {method} {path}: body"))?;
+        if !status.is_success() {
+            bail!(
+                "WebDriver {method} {path} failed ({status}): {} {}",
+                body["value"]["error"],
+                body["value"]["message"]
+            );
+        }
+        Ok(body["value"].clone())
+    }
+
+    /// Navigates to `url` and waits for the load.
+    ///
+    /// # Errors
+    /// When WebDriver refuses.
+    pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
+        self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await
+            .map(drop)
+    }
+
+    /// The current URL.
+    ///
+    /// # Errors
+    /// When WebDriver refuses.
+    pub async fn current_url(&self) -> anyhow::Result<String> {
+        let value = self.command(reqwest::Method::GET, "/url", None).await?;
+        value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no URL"))
+    }
+
+    /// The visible text of the page's body.
+    ///
+    /// # Errors
+    /// When WebDriver refuses.
+    pub async fn body_text(&self) -> anyhow::Result<String> {
+        let value = self
+            .execute(
+                "return document.body ? document.body.innerText : '';",
+                json!([]),
+            )
+            .await?;
+        Ok(value.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Runs `script` (a function body) with `args` in the page and returns its result.
+    ///
+    /// # Errors
+    /// When the script throws or WebDriver refuses.
+    pub async fn execute(&self, script: &str, args: Value) -> anyhow::Result<Value> {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// The first element matching `css`, if any.
+    ///
+    /// # Errors
+    /// When WebDriver fails for another reason than "no such element".
+    pub async fn find(&self, css: &str) -> anyhow::Result<Option<String>> {
+        let url = format!("{}/element", self.session_url);
+        let response = self
+            .http
+            .post(&url)
+            .json(&json!({ "using": "css selector", "value": css }))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if status.is_success() {
+            return body["value"][ELEMENT_KEY]
+                .as_str()
+                .map(|id| Some(id.to_owned()))
+                .ok_or_else(|| anyhow!("malformed element reference: {body}"));
+        }
+        if body["value"]["error"] == "no such element" {
+            return Ok(None);
+        }
+        bail!("WebDriver find {css} failed ({status}): {body}")
+    }
+
+    /// Waits up to `timeout` for an element matching `css`; on timeout saves a screenshot and the page source
+    /// and fails with the page's URL and text.
+    ///
+    /// # Errors
+    /// On timeout or WebDriver failure.
+    pub async fn wait_for(&self, css: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(element) = self.find(css).await? {
+                return Ok(element);
+            }
+            if Instant::now() > deadline {
+                let shot = self
+                    .screenshot(&format!("timeout-{}", sanitize(css)))
+                    .await
+                    .ok();
+                let url = self.current_url().await.unwrap_or_default();
+                let text = self.body_text().await.unwrap_or_default();
+                bail!(
+                    "`{css}` did not appear within {timeout:?} on {url} (screenshot {shot:?}); page text:\n{text}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clicks `element`.
+    ///
+    /// # Errors
+    /// When WebDriver refuses.
+    pub async fn click(&self, element: &str) -> anyhow::Result<()> {
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Types `text` into `element`.
+    ///
+    /// # Errors
+    /// When WebDriver refuses.
+    pub async fn type_into(&self, element: &str, text: &str) -> anyhow::Result<()> {
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Saves a PNG of the viewport as `<artifacts>/<session name>-<n>-<label>.png` and returns its path.
+    ///
+    /// # Errors
+    /// When WebDriver refuses or the file cannot be written.
+    pub async fn screenshot(&self, label: &str) -> anyhow::Result<PathBuf> {
+        // Let pending paints land first: screenshots can lag a frame.
+        let _ = self
+            .command(
+                reqwest::Method::POST,
+                "/execute/async",
+                Some(json!({
+                    "script": "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                    "args": [],
+                })),
+            )
+            .await;
+        let value = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().unwrap_or_default())
+            .context("screenshot is not base64")?;
+        let n = self.shots.fetch_add(1, Ordering::Relaxed);
+        let path = artifacts_dir()?.join(format!("{}-{n:02}-{}.png", self.name, sanitize(label)));
+        std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Adds a virtual authenticator to this session and returns its id.
+    ///
+    /// # Errors
+    /// When WebDriver refuses.
+    pub async fn add_authenticator(&self, kind: VirtualAuthenticator) -> anyhow::Result<String> {
+        let options = match kind {
+            VirtualAuthenticator::PresenceOnlyUsbKey => json!({
+                "protocol": "ctap2",
+                "transport": "usb",
+                "hasResidentKey": true,
+                "hasUserVerification": false,
+                "isUserConsenting": true,
+                "isUserVerified": false,
+            }),
+            VirtualAuthenticator::Platform => json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            }),
+        };
+        let value = self
+            .command(
+                reqwest::Method::POST,
+                "/webauthn/authenticator",
+                Some(options),
+            )
+            .await?;
+        value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no authenticator id: {value}"))
+    }
+
+    /// The credentials a virtual authenticator holds.
+    ///
+    /// # Errors
+    /// When WebDriver refuses.
+    pub async fn credentials(&self, authenticator: &str) -> anyhow::Result<Vec<VirtualCredential>> {
+        let value = self
+            .command(
+                reqwest::Method::GET,
+                &format!("/webauthn/authenticator/{authenticator}/credentials"),
+                None,
+            )
+            .await?;
+        let list = value
+            .as_array()
+            .ok_or_else(|| anyhow!("not a list: {value}"))?;
+        Ok(list
+            .iter()
+            .map(|c| VirtualCredential {
+                // chromedriver writes base64url; normalise away any padding.
+                credential_id: c["credentialId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_end_matches('=')
+                    .to_owned(),
+                rp_id: c["rpId"].as_str().unwrap_or_default().to_owned(),
+                sign_count: c["signCount"].as_u64().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// The chromedriver endpoint (for diagnostics).
+    pub fn driver_url(&self) -> &str {
+        &self.driver.url
+    }
+}
+
+/// `label` reduced to file-name-safe characters.
+fn sanitize(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

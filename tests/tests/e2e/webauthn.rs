@@ -1,0 +1,207 @@
+//! Enrollment tickets register real WebAuthn credentials from a virtual authenticator, and those credentials
+//! then pass the tenant's WebAuthn MFA challenge.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use companion_e2e::browser::{Browser, VirtualAuthenticator, VirtualCredential};
+use companion_e2e::serial;
+use companion_e2e::tenant::E2eTenant;
+use companion_protocol::auth0::{AuthenticationMethod, MethodType, TicketFactor};
+
+const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Opens `ticket_url`, checks the page explains `heading`, presses the button and waits for the done page.
+async fn enroll_in_browser(
+    browser: &Browser,
+    ticket_url: &str,
+    heading: &str,
+) -> anyhow::Result<()> {
+    browser.goto(ticket_url).await?;
+    browser.wait_for("#enroll", PAGE_TIMEOUT).await?;
+    let text = browser.body_text().await?;
+    ensure!(
+        text.contains(heading),
+        "the ticket page explains what happens ({heading}); got:\n{text}"
+    );
+    browser.screenshot("ticket-page").await?;
+    let button = browser.wait_for("#enroll", PAGE_TIMEOUT).await?;
+    browser.click(&button).await?;
+    browser.wait_for("#done", PAGE_TIMEOUT).await?;
+    browser.screenshot("done").await?;
+    let text = browser.body_text().await?;
+    ensure!(
+        text.contains("return to Passkey Companion"),
+        "done page says what next; got:\n{text}"
+    );
+    Ok(())
+}
+
+/// Reopens a used ticket and checks the "already used" page.
+async fn reopen_used_ticket(browser: &Browser, ticket_url: &str) -> anyhow::Result<()> {
+    browser.goto(ticket_url).await?;
+    browser.wait_for("h1", PAGE_TIMEOUT).await?;
+    browser.screenshot("ticket-used").await?;
+    let text = browser.body_text().await?;
+    ensure!(
+        text.contains("already used"),
+        "a used ticket shows a clear page; got:\n{text}"
+    );
+    ensure!(
+        browser.find("#enroll").await?.is_none(),
+        "no enroll button on a used ticket"
+    );
+    Ok(())
+}
+
+/// The single credential `authenticator` holds, bound to `localhost`.
+async fn single_credential(
+    browser: &Browser,
+    authenticator: &str,
+) -> anyhow::Result<VirtualCredential> {
+    let mut credentials = browser.credentials(authenticator).await?;
+    ensure!(
+        credentials.len() == 1,
+        "the authenticator holds one credential: {credentials:?}"
+    );
+    let credential = credentials.remove(0);
+    ensure!(
+        credential.rp_id == "localhost",
+        "RP ID is localhost: {credential:?}"
+    );
+    Ok(credential)
+}
+
+/// The user's method with `key_id`, checked for Auth0's shape.
+fn method_with_key(
+    methods: &[AuthenticationMethod],
+    key_id: &str,
+    kind: &MethodType,
+) -> anyhow::Result<AuthenticationMethod> {
+    let method = methods
+        .iter()
+        .find(|m| m.key_id.as_deref() == Some(key_id))
+        .with_context(|| format!("a method with key_id {key_id} among {methods:#?}"))?
+        .clone();
+    ensure!(&method.kind == kind, "type is {kind:?}: {method:#?}");
+    let prefix = format!("{}|dev_", String::from(kind.clone()));
+    let suffix = method
+        .id
+        .strip_prefix(&prefix)
+        .with_context(|| format!("id {} starts with {prefix}", method.id))?;
+    ensure!(
+        suffix.len() == 16 && suffix.chars().all(|c| c.is_ascii_alphanumeric()),
+        "Auth0-style id: {}",
+        method.id
+    );
+    ensure!(method.confirmed == Some(true), "confirmed: {method:#?}");
+    ensure!(
+        method.public_key.as_deref().is_some_and(|k| !k.is_empty()),
+        "public_key set: {method:#?}"
+    );
+    ensure!(
+        method
+            .user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.contains("Chrome")),
+        "user_agent is the browser's: {method:#?}"
+    );
+    ensure!(
+        method.created_at.ends_with('Z') && method.created_at.len() == 24,
+        "Auth0 timestamp: {}",
+        method.created_at
+    );
+    if let Some(aaguid) = &method.aaguid {
+        ensure!(
+            aaguid.len() == 36 && aaguid != "00000000-0000-0000-0000-000000000000",
+            "a non-zero hyphenated AAGUID when present: {aaguid}"
+        );
+    }
+    eprintln!("enrolled: {method:?}");
+    Ok(method)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roaming_ticket_enrolls_a_presence_only_security_key() -> anyhow::Result<()> {
+    let _serial = serial().await;
+    let started = Instant::now();
+    let tenant = E2eTenant::start().await?;
+    let bob = tenant.user_id("bob@example.com")?;
+    let ticket_url = tenant.mint_ticket(&bob, TicketFactor::WebauthnRoaming);
+
+    let browser = Browser::start("roaming").await?;
+    let key = browser
+        .add_authenticator(VirtualAuthenticator::PresenceOnlyUsbKey)
+        .await?;
+    enroll_in_browser(&browser, &ticket_url, "Add a security key").await?;
+
+    let credential = single_credential(&browser, &key).await?;
+    let methods = tenant.stored_methods(&bob)?;
+    let method = method_with_key(
+        &methods,
+        &credential.credential_id,
+        &MethodType::WebauthnRoaming,
+    )?;
+    ensure!(
+        method
+            .transports
+            .as_deref()
+            .is_some_and(|t| t.iter().any(|t| t == "usb")),
+        "transports from the browser: {method:#?}"
+    );
+    reopen_used_ticket(&browser, &ticket_url).await?;
+    let after = tenant.stored_methods(&bob)?;
+    ensure!(
+        after.len() == methods.len(),
+        "reopening a used ticket enrolls nothing"
+    );
+
+    browser.close().await;
+    tenant.shutdown().await;
+    eprintln!("roaming enrollment: {:?}", started.elapsed());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_ticket_enrolls_this_device_with_user_verification() -> anyhow::Result<()> {
+    let _serial = serial().await;
+    let started = Instant::now();
+    let tenant = E2eTenant::start().await?;
+    let alice = tenant.user_id("alice@example.com")?;
+    let ticket_url = tenant.mint_ticket(&alice, TicketFactor::WebauthnPlatform);
+
+    let browser = Browser::start("platform").await?;
+    // A security key is plugged in too: the platform ticket must pick the built-in authenticator.
+    let usb = browser
+        .add_authenticator(VirtualAuthenticator::PresenceOnlyUsbKey)
+        .await?;
+    let platform = browser
+        .add_authenticator(VirtualAuthenticator::Platform)
+        .await?;
+    enroll_in_browser(&browser, &ticket_url, "Set up this device").await?;
+
+    let credential = single_credential(&browser, &platform).await?;
+    ensure!(
+        browser.credentials(&usb).await?.is_empty(),
+        "the security key was not used"
+    );
+    let methods = tenant.stored_methods(&alice)?;
+    let method = method_with_key(
+        &methods,
+        &credential.credential_id,
+        &MethodType::WebauthnPlatform,
+    )?;
+    ensure!(
+        method
+            .transports
+            .as_deref()
+            .is_some_and(|t| t.iter().any(|t| t == "internal")),
+        "transports from the browser: {method:#?}"
+    );
+    reopen_used_ticket(&browser, &ticket_url).await?;
+
+    browser.close().await;
+    tenant.shutdown().await;
+    eprintln!("platform enrollment: {:?}", started.elapsed());
+    Ok(())
+}
