@@ -7,7 +7,7 @@ use anyhow::{Context as _, ensure};
 use companion_e2e::browser::{Browser, VirtualAuthenticator, VirtualCredential};
 use companion_e2e::serial;
 use companion_e2e::tenant::E2eTenant;
-use companion_protocol::auth0::{AuthenticationMethod, MethodType, TicketFactor};
+use companion_protocol::auth0::{AuthenticationMethod, MethodType};
 
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -127,7 +127,7 @@ async fn a_roaming_ticket_enrolls_a_presence_only_security_key() -> anyhow::Resu
     let started = Instant::now();
     let tenant = E2eTenant::start().await?;
     let bob = tenant.user_id("bob@example.com")?;
-    let ticket_url = tenant.mint_ticket(&bob, TicketFactor::WebauthnRoaming);
+    let ticket_url = tenant.create_ticket(&bob, "webauthn-roaming").await?;
 
     let browser = Browser::start("roaming").await?;
     let key = browser
@@ -136,7 +136,7 @@ async fn a_roaming_ticket_enrolls_a_presence_only_security_key() -> anyhow::Resu
     enroll_in_browser(&browser, &ticket_url, "Add a security key").await?;
 
     let credential = single_credential(&browser, &key).await?;
-    let methods = tenant.stored_methods(&bob)?;
+    let methods = tenant.methods(&bob).await?;
     let method = method_with_key(
         &methods,
         &credential.credential_id,
@@ -150,7 +150,7 @@ async fn a_roaming_ticket_enrolls_a_presence_only_security_key() -> anyhow::Resu
         "transports from the browser: {method:#?}"
     );
     reopen_used_ticket(&browser, &ticket_url).await?;
-    let after = tenant.stored_methods(&bob)?;
+    let after = tenant.methods(&bob).await?;
     ensure!(
         after.len() == methods.len(),
         "reopening a used ticket enrolls nothing"
@@ -168,7 +168,7 @@ async fn a_platform_ticket_enrolls_this_device_with_user_verification() -> anyho
     let started = Instant::now();
     let tenant = E2eTenant::start().await?;
     let alice = tenant.user_id("alice@example.com")?;
-    let ticket_url = tenant.mint_ticket(&alice, TicketFactor::WebauthnPlatform);
+    let ticket_url = tenant.create_ticket(&alice, "webauthn-platform").await?;
 
     let browser = Browser::start("platform").await?;
     // A security key is plugged in too: the platform ticket must pick the built-in authenticator.
@@ -185,7 +185,7 @@ async fn a_platform_ticket_enrolls_this_device_with_user_verification() -> anyho
         browser.credentials(&usb).await?.is_empty(),
         "the security key was not used"
     );
-    let methods = tenant.stored_methods(&alice)?;
+    let methods = tenant.methods(&alice).await?;
     let method = method_with_key(
         &methods,
         &credential.credential_id,
