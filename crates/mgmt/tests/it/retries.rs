@@ -57,8 +57,8 @@ async fn a_429_with_retry_after_is_waited_out() {
     );
     let elapsed = started.elapsed();
     assert!(
-        (Duration::from_millis(1200)..Duration::from_secs(3)).contains(&elapsed),
-        "waited 1 s + 25% and stayed in the budget: {elapsed:?}"
+        (Duration::from_millis(1200)..Duration::from_secs(6)).contains(&elapsed),
+        "waited 1 s + 25%, once: {elapsed:?}"
     );
 }
 
@@ -90,7 +90,7 @@ async fn a_429_with_only_a_near_ratelimit_reset_is_waited_out() {
     assert_eq!(client.rate_limited(), 1);
     assert_eq!(double.seen().len(), 2);
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
@@ -148,7 +148,7 @@ async fn a_429_beyond_the_budget_is_busy() {
     );
     assert_eq!(faults::mgmt_calls(&tenant, "GET", USERS), 1);
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(2),
         "returned at once: {:?}",
         started.elapsed()
     );
@@ -342,7 +342,7 @@ async fn latency_beyond_the_request_timeout_is_a_timeout() {
         "an idempotent call is tried again after a timeout"
     );
     assert!(
-        started.elapsed() < Duration::from_millis(1500),
+        started.elapsed() < Duration::from_millis(1900),
         "{:?}",
         started.elapsed()
     );
