@@ -5,8 +5,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use companion_e2e::browser::{Browser, VirtualAuthenticator, VirtualCredential};
+use companion_e2e::oauth::{
+    CallbackListener, MFA_ACR, Pkce, authorize_url, exchange_code, jwt_claims, random_token,
+};
 use companion_e2e::serial;
-use companion_e2e::tenant::E2eTenant;
+use companion_e2e::tenant::{DEMO_PASSWORD, E2eTenant};
 use companion_protocol::auth0::{AuthenticationMethod, MethodType};
 
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -203,5 +206,100 @@ async fn a_platform_ticket_enrolls_this_device_with_user_verification() -> anyho
     browser.close().await;
     tenant.shutdown().await;
     eprintln!("platform enrollment: {:?}", started.elapsed());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_security_key_passes_the_webauthn_mfa_challenge_of_the_code_flow() -> anyhow::Result<()> {
+    let _serial = serial().await;
+    let started = Instant::now();
+    let tenant = E2eTenant::start().await?;
+    let bob = tenant.user_id("bob@example.com")?;
+    let ticket_url = tenant.create_ticket(&bob, "webauthn-roaming").await?;
+    let browser = Browser::start("mfa").await?;
+    let key = browser
+        .add_authenticator(VirtualAuthenticator::PresenceOnlyUsbKey)
+        .await?;
+    enroll_in_browser(&browser, &ticket_url, "Add a security key").await?;
+    let enrolled = single_credential(&browser, &key).await?;
+
+    // The desktop client's sign-in, asking for multi-factor authentication.
+    let callback = CallbackListener::bind().await?;
+    let redirect_uri = callback.redirect_uri.clone();
+    let pkce = Pkce::new();
+    let (state, nonce) = (random_token(), random_token());
+    let url = authorize_url(
+        tenant.base_url(),
+        &redirect_uri,
+        &pkce,
+        &state,
+        &nonce,
+        Some(MFA_ACR),
+    );
+    browser.goto(&url).await?;
+    let username = browser
+        .wait_for("input[name=username]", PAGE_TIMEOUT)
+        .await?;
+    browser.type_into(&username, "bob@example.com").await?;
+    let password = browser
+        .wait_for("input[name=password]", PAGE_TIMEOUT)
+        .await?;
+    browser.type_into(&password, DEMO_PASSWORD).await?;
+    browser.screenshot("login").await?;
+    let submit = browser
+        .wait_for("button[type=submit]", PAGE_TIMEOUT)
+        .await?;
+    browser.click(&submit).await?;
+
+    let use_key = browser
+        .wait_for("button[data-webauthn=get]", PAGE_TIMEOUT)
+        .await?;
+    browser.screenshot("mfa-challenge").await?;
+    browser.click(&use_key).await?;
+    let params = callback.wait(PAGE_TIMEOUT).await?;
+    browser.wait_for("#signed-in", PAGE_TIMEOUT).await?;
+    browser.screenshot("callback").await?;
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    ensure!(
+        param("state").as_deref() == Some(state.as_str()),
+        "state echoed: {params:?}"
+    );
+    let code = param("code").with_context(|| format!("a code in the callback: {params:?}"))?;
+
+    let tokens = exchange_code(tenant.base_url(), &code, &pkce, &redirect_uri).await?;
+    let id_token = tokens["id_token"].as_str().context("an ID token")?;
+    let claims = jwt_claims(id_token)?;
+    ensure!(claims["sub"] == bob.as_str(), "ID token for bob: {claims}");
+    ensure!(claims["nonce"] == nonce.as_str(), "nonce echoed: {claims}");
+    ensure!(
+        claims["amr"]
+            .as_array()
+            .is_some_and(|amr| amr.iter().any(|v| v == "mfa")),
+        "amr has mfa after the WebAuthn challenge: {claims}"
+    );
+
+    let after = single_credential(&browser, &key).await?;
+    ensure!(
+        after.sign_count > enrolled.sign_count,
+        "the key signed an assertion: {after:?}"
+    );
+    let methods = tenant.methods(&bob).await?;
+    let method = methods
+        .iter()
+        .find(|m| m.key_id.as_deref() == Some(enrolled.credential_id.as_str()))
+        .context("the enrolled key")?;
+    ensure!(
+        method.last_auth_at.is_some(),
+        "last_auth_at recorded: {method:#?}"
+    );
+
+    browser.close().await;
+    tenant.shutdown().await;
+    eprintln!("enrollment + WebAuthn MFA sign-in: {:?}", started.elapsed());
     Ok(())
 }
