@@ -2,4 +2,6 @@
 
 mod support;
 
+mod faults;
+mod mgmt;
 mod oidc;
