@@ -222,3 +222,596 @@ async fn client_credentials_failures_use_auth0_errors() {
         (StatusCode::BAD_REQUEST, &Value::from("invalid_request"))
     );
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The code flow, played by an HTTP client with a cookie store and redirects off.
+
+use base64::Engine as _;
+use companion_devtenant::RunningTenant;
+use companion_protocol::claims::{AUTH_TIME_CLAIM, MFA_ACR, MFA_TIME_CLAIM};
+use sha2::Digest as _;
+
+const API: &str = demo::API_AUDIENCE;
+
+/// One authorization request's client-side secrets.
+struct Pkce {
+    verifier: String,
+    challenge: String,
+}
+
+impl Pkce {
+    fn new() -> Self {
+        let verifier = format!("verifier-{}-{}", uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        Self {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+/// The standard parameters of a desktop login; `extra` overrides or adds.
+fn authorize_url(tenant: &RunningTenant, pkce: &Pkce, extra: &[(&str, &str)]) -> reqwest::Url {
+    let mut params: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", demo::DESKTOP_CLIENT_ID),
+        ("redirect_uri", demo::FIRST_CALLBACK),
+        ("scope", "openid profile email offline_access"),
+        ("audience", API),
+        ("state", "client-state-1"),
+        ("nonce", "nonce-1"),
+        ("code_challenge", &pkce.challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    for (k, v) in extra {
+        params.retain(|(key, _)| key != k);
+        if !v.is_empty() {
+            params.push((k, v));
+        }
+    }
+    let mut url = tenant.url("/authorize");
+    url.query_pairs_mut().extend_pairs(params);
+    url
+}
+
+fn location(response: &reqwest::Response) -> String {
+    assert_eq!(
+        response.status(),
+        StatusCode::FOUND,
+        "expected a redirect from {}",
+        response.url()
+    );
+    response.headers()["location"]
+        .to_str()
+        .expect("ascii location")
+        .to_owned()
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).expect("absolute url");
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Follows a tenant-relative redirect (`/u/login?...`) to an absolute URL.
+fn on_tenant(tenant: &RunningTenant, location: &str) -> reqwest::Url {
+    assert!(location.starts_with('/'), "a tenant page: {location}");
+    tenant.url(location)
+}
+
+/// GET /authorize, expecting the login page; returns the transaction id.
+async fn start_login(
+    tenant: &RunningTenant,
+    client: &reqwest::Client,
+    url: reqwest::Url,
+) -> String {
+    let response = client.get(url).send().await.unwrap();
+    let login = location(&response);
+    assert!(login.starts_with("/u/login?state="), "{login}");
+    let page = client.get(on_tenant(tenant, &login)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"name="username""#) && html.contains(r#"name="password""#),
+        "{html}"
+    );
+    param(&tenant.url(&login).to_string(), "state").expect("transaction id")
+}
+
+async fn submit_login(
+    tenant: &RunningTenant,
+    client: &reqwest::Client,
+    tx: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(tenant.url("/u/login"))
+        .form(&[("state", tx), ("username", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn exchange(
+    tenant: &RunningTenant,
+    client: &reqwest::Client,
+    code: &str,
+    verifier: &str,
+    redirect_uri: &str,
+) -> (StatusCode, Value) {
+    json(
+        client
+            .post(tenant.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", demo::DESKTOP_CLIENT_ID),
+                ("code", code),
+                ("code_verifier", verifier),
+                ("redirect_uri", redirect_uri),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn refresh(
+    tenant: &RunningTenant,
+    client: &reqwest::Client,
+    token: &str,
+) -> (StatusCode, Value) {
+    json(
+        client
+            .post(tenant.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", demo::DESKTOP_CLIENT_ID),
+                ("refresh_token", token),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Bob's whole login up to the callback; returns the callback URL.
+async fn bob_login(
+    tenant: &RunningTenant,
+    client: &reqwest::Client,
+    pkce: &Pkce,
+    extra: &[(&str, &str)],
+) -> String {
+    let tx = start_login(tenant, client, authorize_url(tenant, pkce, extra)).await;
+    let response = submit_login(tenant, client, &tx, demo::BOB_EMAIL, demo::PASSWORD).await;
+    location(&response)
+}
+
+fn totp_now(tenant: &RunningTenant) -> String {
+    let secret = totp_rs::Secret::Encoded(demo::ALICE_TOTP_SECRET.to_owned())
+        .to_bytes()
+        .unwrap();
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret);
+    totp.generate(u64::try_from(tenant.state.clock.unix()).unwrap())
+}
+
+/// Alice's login up to the MFA page; returns the transaction id.
+async fn alice_to_mfa(
+    tenant: &RunningTenant,
+    client: &reqwest::Client,
+    pkce: &Pkce,
+    extra: &[(&str, &str)],
+) -> String {
+    let tx = start_login(tenant, client, authorize_url(tenant, pkce, extra)).await;
+    let response = submit_login(tenant, client, &tx, demo::ALICE_EMAIL, demo::PASSWORD).await;
+    let mfa = location(&response);
+    assert_eq!(
+        mfa,
+        format!("/u/mfa?state={tx}"),
+        "MFA is asked after the password"
+    );
+    tx
+}
+
+#[tokio::test]
+async fn bob_signs_in_with_a_password_and_gets_verifiable_tokens() {
+    let (tenant, client) = spawn().await;
+    let pkce = Pkce::new();
+    let tx = start_login(
+        &tenant,
+        &client,
+        authorize_url(&tenant, &pkce, &[("login_hint", demo::BOB_EMAIL)]),
+    )
+    .await;
+    let page = client
+        .get(tenant.url(&format!("/u/login?state={tx}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!(r#"value="{}""#, demo::BOB_EMAIL)),
+        "login_hint prefills the username"
+    );
+
+    let wrong = submit_login(&tenant, &client, &tx, demo::BOB_EMAIL, "not-the-password").await;
+    assert_eq!(wrong.status(), 400);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Wrong email or password"),
+        "the error is on the page"
+    );
+    let unknown = submit_login(&tenant, &client, &tx, "nobody@example.com", demo::PASSWORD).await;
+    assert!(
+        unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("Wrong email or password"),
+        "same message for unknown users"
+    );
+
+    let response = submit_login(&tenant, &client, &tx, demo::BOB_EMAIL, demo::PASSWORD).await;
+    let callback = location(&response);
+    assert!(callback.starts_with(demo::FIRST_CALLBACK), "{callback}");
+    assert_eq!(
+        param(&callback, "state").as_deref(),
+        Some("client-state-1"),
+        "state is echoed"
+    );
+    let code = param(&callback, "code").expect("a code");
+
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &code,
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600, "the API's token lifetime");
+    assert_eq!(body["scope"], "openid profile email offline_access");
+    let access = verify(
+        &tenant,
+        &client,
+        body["access_token"].as_str().unwrap(),
+        API,
+    )
+    .await;
+    assert_eq!(access["sub"], demo::BOB_USER_ID);
+    assert_eq!(access["azp"], demo::DESKTOP_CLIENT_ID);
+    assert_eq!(
+        access["aud"],
+        serde_json::json!([API, format!("{}/userinfo", tenant.base_url())]),
+        "openid adds the userinfo audience"
+    );
+    assert!(
+        access[AUTH_TIME_CLAIM].is_i64(),
+        "namespaced auth_time: {access}"
+    );
+    assert!(
+        access.get(MFA_TIME_CLAIM).is_none(),
+        "no MFA happened: {access}"
+    );
+    let claims: companion_protocol::claims::AccessTokenClaims =
+        serde_json::from_value(access.clone()).expect("the proxy's claim type parses it");
+    assert!(claims.aud.contains(API));
+
+    let id = verify(
+        &tenant,
+        &client,
+        body["id_token"].as_str().unwrap(),
+        demo::DESKTOP_CLIENT_ID,
+    )
+    .await;
+    assert_eq!(id["sub"], demo::BOB_USER_ID);
+    assert_eq!(id["nonce"], "nonce-1", "nonce from /authorize");
+    assert_eq!(id["email"], demo::BOB_EMAIL);
+    assert_eq!(id["name"], "Bob Example");
+    assert!(
+        id.get("amr").is_none() && id.get("acr").is_none(),
+        "no MFA: {id}"
+    );
+    assert!(
+        id.get("auth_time").is_none(),
+        "auth_time only when asked: {id}"
+    );
+    assert!(
+        body["refresh_token"].is_string(),
+        "offline_access gives a refresh token"
+    );
+
+    let userinfo = client
+        .get(tenant.url("/userinfo"))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (status, profile) = json(userinfo).await;
+    assert_eq!(status, 200);
+    assert_eq!(profile["sub"], demo::BOB_USER_ID);
+    assert_eq!(profile["email"], demo::BOB_EMAIL);
+
+    // The SSO session answers the next /authorize without the login page.
+    let again = Pkce::new();
+    let response = client
+        .get(authorize_url(&tenant, &again, &[]))
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&response);
+    assert!(
+        callback.starts_with(demo::FIRST_CALLBACK),
+        "SSO: {callback}"
+    );
+    let code = param(&callback, "code").unwrap();
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &code,
+        &again.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // prompt=login forces the form, and asks for auth_time in the ID token.
+    let forced = Pkce::new();
+    let callback = bob_login(&tenant, &client, &forced, &[("prompt", "login")]).await;
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &forced.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = verify(
+        &tenant,
+        &client,
+        body["id_token"].as_str().unwrap(),
+        demo::DESKTOP_CLIENT_ID,
+    )
+    .await;
+    assert!(
+        id["auth_time"].is_i64(),
+        "prompt=login adds auth_time: {id}"
+    );
+}
+
+#[tokio::test]
+async fn alice_passes_a_totp_challenge_and_the_tokens_say_so() {
+    let (tenant, client) = spawn().await;
+    let pkce = Pkce::new();
+    let extra = [("acr_values", MFA_ACR), ("max_age", "0")];
+    let tx = alice_to_mfa(&tenant, &client, &pkce, &extra).await;
+    let page = client
+        .get(tenant.url(&format!("/u/mfa?state={tx}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"name="code""#), "a TOTP field");
+    assert!(
+        page.contains(r#"name="recovery_code""#),
+        "a recovery-code field"
+    );
+
+    let wrong = client
+        .post(tenant.url("/u/mfa"))
+        .form(&[("state", tx.as_str()), ("code", "000000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    assert!(
+        wrong.text().await.unwrap().contains("Wrong code"),
+        "error on the page"
+    );
+
+    let response = client
+        .post(tenant.url("/u/mfa"))
+        .form(&[("state", tx.as_str()), ("code", &totp_now(&tenant))])
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&response);
+    let code = param(&callback, "code").expect("code");
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &code,
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = verify(
+        &tenant,
+        &client,
+        body["id_token"].as_str().unwrap(),
+        demo::DESKTOP_CLIENT_ID,
+    )
+    .await;
+    assert_eq!(id["amr"], serde_json::json!(["mfa"]), "{id}");
+    assert_eq!(id["acr"], MFA_ACR);
+    assert!(id["auth_time"].is_i64(), "max_age adds auth_time");
+    let access = verify(
+        &tenant,
+        &client,
+        body["access_token"].as_str().unwrap(),
+        API,
+    )
+    .await;
+    let mfa_time = access[MFA_TIME_CLAIM].as_i64().expect("mfa_time after MFA");
+    assert!(
+        (mfa_time - tenant.state.clock.unix()).abs() < 60,
+        "mfa_time is now"
+    );
+    assert_eq!(access[AUTH_TIME_CLAIM], id["auth_time"]);
+    let last = tenant.state.store.read(|s| {
+        s.user(demo::ALICE_USER_ID).unwrap().methods[0]
+            .method
+            .last_auth_at
+            .clone()
+    });
+    assert_ne!(
+        last.as_deref(),
+        Some("2026-11-20T08:30:00.000Z"),
+        "last_auth_at of the TOTP method moved"
+    );
+
+    // A refresh keeps mfa_time in the access token but puts no amr into the ID token.
+    let (status, refreshed) =
+        refresh(&tenant, &client, body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let id = verify(
+        &tenant,
+        &client,
+        refreshed["id_token"].as_str().unwrap(),
+        demo::DESKTOP_CLIENT_ID,
+    )
+    .await;
+    assert!(id.get("amr").is_none(), "no amr after a refresh: {id}");
+    let access = verify(
+        &tenant,
+        &client,
+        refreshed["access_token"].as_str().unwrap(),
+        API,
+    )
+    .await;
+    assert_eq!(access[MFA_TIME_CLAIM], mfa_time);
+
+    // The session remembers the MFA: a step-up without max_age goes straight back.
+    let sso = Pkce::new();
+    let response = client
+        .get(authorize_url(&tenant, &sso, &[("acr_values", MFA_ACR)]))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&response).starts_with(demo::FIRST_CALLBACK));
+}
+
+#[tokio::test]
+async fn bob_without_mfa_methods_skips_the_challenge_even_when_asked() {
+    let (tenant, client) = spawn().await;
+    let pkce = Pkce::new();
+    let callback = bob_login(&tenant, &client, &pkce, &[("acr_values", MFA_ACR)]).await;
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = verify(
+        &tenant,
+        &client,
+        body["id_token"].as_str().unwrap(),
+        demo::DESKTOP_CLIENT_ID,
+    )
+    .await;
+    assert!(id.get("amr").is_none(), "no MFA method, no amr: {id}");
+}
+
+#[tokio::test]
+async fn the_tenant_policy_asks_for_mfa_without_acr_values() {
+    let mut options = TenantOptions::for_test();
+    options.world.tenant.mfa_policies = vec!["all-applications".to_owned()];
+    let (tenant, client) = spawn_with(options).await;
+    let pkce = Pkce::new();
+    alice_to_mfa(&tenant, &client, &pkce, &[]).await;
+}
+
+#[tokio::test]
+async fn a_recovery_code_works_once_and_is_replaced() {
+    let (tenant, client) = spawn().await;
+    let pkce = Pkce::new();
+    let tx = alice_to_mfa(&tenant, &client, &pkce, &[("acr_values", MFA_ACR)]).await;
+    let response = client
+        .post(tenant.url("/u/mfa"))
+        .form(&[
+            ("state", tx.as_str()),
+            ("recovery_code", demo::ALICE_RECOVERY_CODE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the new code is shown");
+    let html = response.text().await.unwrap();
+    let new_code = html
+        .split(r#"<code id="recovery-code">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the new recovery code on the page")
+        .to_owned();
+    assert_ne!(new_code, demo::ALICE_RECOVERY_CODE);
+    let href = html
+        .split(r#"<a href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a continue link")
+        .replace("&amp;", "&");
+    assert!(href.starts_with(demo::FIRST_CALLBACK), "{href}");
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &param(&href, "code").unwrap(),
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = verify(
+        &tenant,
+        &client,
+        body["id_token"].as_str().unwrap(),
+        demo::DESKTOP_CLIENT_ID,
+    )
+    .await;
+    assert_eq!(id["amr"], serde_json::json!(["mfa"]));
+
+    // A fresh browser: the old code is refused, the new one works.
+    let client = crate::support::browser();
+    let pkce = Pkce::new();
+    let tx = alice_to_mfa(&tenant, &client, &pkce, &[("acr_values", MFA_ACR)]).await;
+    let reused = client
+        .post(tenant.url("/u/mfa"))
+        .form(&[
+            ("state", tx.as_str()),
+            ("recovery_code", demo::ALICE_RECOVERY_CODE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reused.status(), 400, "a used recovery code is refused");
+    assert!(
+        reused
+            .text()
+            .await
+            .unwrap()
+            .contains("Invalid recovery code")
+    );
+    let response = client
+        .post(tenant.url("/u/mfa"))
+        .form(&[("state", tx.as_str()), ("recovery_code", new_code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the replacement code works");
+}
