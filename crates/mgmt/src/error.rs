@@ -75,7 +75,7 @@ impl fmt::Display for FailureKind {
 /// A failed client-credentials token request. Cheap to clone: one failure is shared by every caller that waited
 /// for the same single-flight request.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{kind} failure: {reason}")]
+#[error("{kind} failure: {reason}{}", describe_status(*.status, .oauth.as_ref()))]
 pub struct TokenRequestError {
     kind: FailureKind,
     reason: TokenFailureReason,
@@ -111,6 +111,15 @@ impl fmt::Display for TokenFailureReason {
             Self::RateLimited => "rate limited by the token endpoint",
             Self::Decode => "malformed token response",
         })
+    }
+}
+
+/// ` (status 401, invalid_client)`: the status and OAuth error code only (never the description, which is free text).
+fn describe_status(status: Option<u16>, oauth: Option<&OAuthErrorBody>) -> String {
+    match (status, oauth) {
+        (Some(status), Some(body)) => format!(" (status {status}, {})", body.error),
+        (Some(status), None) => format!(" (status {status})"),
+        _ => String::new(),
     }
 }
 
@@ -338,6 +347,24 @@ impl MgmtError {
         }
     }
 
+    /// The operation that failed, when one was under way (not for configuration and token errors).
+    pub fn operation(&self) -> Option<Operation> {
+        match self {
+            Self::InvalidId { op, .. }
+            | Self::Unauthorized { op, .. }
+            | Self::Forbidden { op, .. }
+            | Self::NotFound { op, .. }
+            | Self::Rejected { op, .. }
+            | Self::Busy { op, .. }
+            | Self::Upstream { op, .. }
+            | Self::Timeout { op }
+            | Self::Transport { op, .. }
+            | Self::Decode { op, .. }
+            | Self::TooManyPages { op } => Some(*op),
+            Self::InvalidConfig(_) | Self::TokenRequest(_) => None,
+        }
+    }
+
     /// Auth0's error body, when the Management API sent one.
     pub fn body(&self) -> Option<&MgmtErrorBody> {
         match self {
@@ -363,5 +390,73 @@ impl MgmtError {
 impl From<TokenRequestError> for MgmtError {
     fn from(error: TokenRequestError) -> Self {
         Self::TokenRequest(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn token_errors_name_the_status_and_code_but_not_the_description() {
+        let error = MgmtError::from(
+            TokenRequestError::new(FailureKind::Permanent, TokenFailureReason::Status).with_status(
+                401,
+                Some(OAuthErrorBody {
+                    error: "invalid_client".to_owned(),
+                    error_description: Some("free text that could echo anything".to_owned()),
+                    error_uri: None,
+                }),
+            ),
+        );
+        assert_eq!(
+            chain(&error),
+            "management api token request failed: permanent failure: rejected by the token endpoint \
+             (status 401, invalid_client)"
+        );
+        assert!(error.operation().is_none());
+        let timeout = TokenRequestError::new(FailureKind::Transient, TokenFailureReason::Timeout);
+        assert_eq!(timeout.to_string(), "transient failure: timed out");
+    }
+
+    #[test]
+    fn management_errors_name_the_operation() {
+        let error = MgmtError::Busy {
+            op: Operation::DeleteMethod,
+            retry_after: Duration::from_secs(7),
+        };
+        assert_eq!(
+            error.to_string(),
+            "delete authentication method: management api busy, retry after 7s"
+        );
+        assert_eq!(error.operation(), Some(Operation::DeleteMethod));
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+        assert!(error.is_transient());
+        let error = MgmtError::NotFound {
+            op: Operation::GetMethod,
+            body: None,
+        };
+        assert_eq!(error.to_string(), "get authentication method: not found");
+        assert!(!error.is_transient());
+    }
+
+    #[test]
+    fn only_ticket_creation_is_not_idempotent() {
+        assert!(Operation::ListMethods.is_idempotent());
+        assert!(Operation::GetMethod.is_idempotent());
+        assert!(Operation::RenameMethod.is_idempotent());
+        assert!(Operation::DeleteMethod.is_idempotent());
+        assert!(!Operation::CreateEnrollmentTicket.is_idempotent());
     }
 }
