@@ -1417,3 +1417,250 @@ async fn the_call_log_counts_management_calls_by_client() {
     assert!(faults.mgmt_calls().is_empty());
     tenant.shutdown().await;
 }
+
+/// Violations of the Management spec schema `name` (from the protocol crate's `spec_schemas.json` excerpt of
+/// Auth0's OpenAPI spec) by `value`: `$ref`, `type`, `enum`, `required`, `properties`,
+/// `additionalProperties: false`, `items`, `minLength`/`maxLength` and `format: date-time`.
+pub(crate) fn spec_violations(name: &str, value: &Value) -> Vec<String> {
+    let all: Value = serde_json::from_str(fixtures::SPEC_SCHEMAS).expect("spec excerpt");
+    let schemas = &all["management"]["components"]["schemas"];
+    let mut out = Vec::new();
+    validate(
+        schemas,
+        &schemas[name],
+        value,
+        &format!("{name}$"),
+        &mut out,
+    );
+    out
+}
+
+fn validate(schemas: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().expect("ref name");
+        let target = &schemas[name];
+        assert!(target.is_object(), "schema {name} is in the excerpt");
+        return validate(schemas, target, value, at, out);
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        if !options.contains(value) {
+            out.push(format!("{at}: {value} not in {options:?}"));
+        }
+    }
+    let type_ok = match schema.get("type").and_then(Value::as_str) {
+        None => true,
+        Some("string") => value.is_string(),
+        Some("boolean") => value.is_boolean(),
+        Some("number") => value.is_number(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("array") => value.is_array(),
+        Some("object") => value.is_object(),
+        Some(other) => panic!("unexpected schema type {other}"),
+    };
+    if !type_ok {
+        out.push(format!("{at}: {value} is not a {}", schema["type"]));
+        return;
+    }
+    if let Some(text) = value.as_str() {
+        let chars = u64::try_from(text.chars().count()).expect("length");
+        if schema
+            .get("maxLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|max| chars > max)
+        {
+            out.push(format!("{at}: longer than maxLength"));
+        }
+        if schema
+            .get("minLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|min| chars < min)
+        {
+            out.push(format!("{at}: shorter than minLength"));
+        }
+        if schema.get("format").and_then(Value::as_str) == Some("date-time")
+            && time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .is_err()
+        {
+            out.push(format!("{at}: {text} is not an RFC 3339 date-time"));
+        }
+    }
+    if let Some(items) = value.as_array() {
+        for (index, item) in items.iter().enumerate() {
+            validate(
+                schemas,
+                &schema["items"],
+                item,
+                &format!("{at}[{index}]"),
+                out,
+            );
+        }
+    }
+    if let Some(object) = value.as_object() {
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for required in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = required.as_str().expect("required names are strings");
+            if !object.contains_key(key) {
+                out.push(format!("{at}.{key}: required but missing"));
+            }
+        }
+        for (key, member) in object {
+            match properties.and_then(|p| p.get(key)) {
+                Some(property) => validate(schemas, property, member, &format!("{at}.{key}"), out),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    out.push(format!(
+                        "{at}.{key}: not allowed (additionalProperties: false)"
+                    ));
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn responses_validate_against_auth0s_openapi_schemas() {
+    let (tenant, http) = spawn().await;
+    let token = mint(&tenant, &ALL_SCOPES);
+    let check = |name: &str, value: &Value| {
+        let violations = spec_violations(name, value);
+        assert!(violations.is_empty(), "{name}: {violations:?}");
+    };
+    // A phone method with a linked sms method, so every optional member the tenant can serve is exercised.
+    let phone: AuthenticationMethod =
+        serde_json::from_str(fixtures::MGMT_METHOD_GET_PHONE).expect("fixture");
+    tenant.state.store.write(|s| {
+        let alice = s.user_mut(demo::ALICE_USER_ID).expect("alice");
+        alice
+            .methods
+            .push(companion_devtenant::store::StoredMethod {
+                method: AuthenticationMethod {
+                    phone_number: Some("+44 7700 900123".to_owned()),
+                    ..phone
+                },
+                secret: None,
+            });
+    });
+    let path = methods_path(demo::ALICE_USER_ID);
+    let bare: Value = call(&http, &tenant, Method::GET, &path, Some(&token), None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(bare.as_array().map(Vec::len), Some(5));
+    for item in bare.as_array().expect("array") {
+        check("UserAuthenticationMethod", item);
+    }
+    let paged: Value = call(
+        &http,
+        &tenant,
+        Method::GET,
+        &format!("{path}?include_totals=true&per_page=2&page=1"),
+        Some(&token),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    check(
+        "ListUserAuthenticationMethodsOffsetPaginatedResponseContent",
+        &paged,
+    );
+    let one: Value = call(
+        &http,
+        &tenant,
+        Method::GET,
+        &format!("{path}/{}", enc(ALICE_METHODS[2])),
+        Some(&token),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    check("UserAuthenticationMethod", &one);
+    let patched: Value = call(
+        &http,
+        &tenant,
+        Method::PATCH,
+        &format!("{path}/{}", enc(ALICE_METHODS[2])),
+        Some(&token),
+        Some(json!({"name": "MacBook"})),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    check("UserAuthenticationMethod", &patched);
+    let ticket: Value = call(
+        &http,
+        &tenant,
+        Method::POST,
+        "/api/v2/guardian/enrollments/ticket",
+        Some(&token),
+        Some(json!({"user_id": demo::ALICE_USER_ID, "factor": "webauthn-platform"})),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    check("CreateGuardianEnrollmentTicketResponseContent", &ticket);
+    let factors: Value = call(
+        &http,
+        &tenant,
+        Method::GET,
+        "/api/v2/guardian/factors",
+        Some(&token),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    for factor in factors.as_array().expect("array") {
+        check("GuardianFactor", factor);
+    }
+    let put: Value = call(
+        &http,
+        &tenant,
+        Method::PUT,
+        "/api/v2/guardian/factors/email",
+        Some(&token),
+        Some(json!({"enabled": true})),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    check("SetGuardianFactorResponseContent", &put);
+    let policies: Value = call(
+        &http,
+        &tenant,
+        Method::PUT,
+        "/api/v2/guardian/policies",
+        Some(&token),
+        Some(json!(["all-applications", "confidence-score"])),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    for policy in policies.as_array().expect("array") {
+        check("MFAPolicyEnum", policy);
+    }
+
+    // The validator itself can fail.
+    assert!(
+        !spec_violations(
+            "UserAuthenticationMethod",
+            &json!({"id": "x", "type": "otp", "created_at": "yesterday", "extra": 1})
+        )
+        .is_empty()
+    );
+    tenant.shutdown().await;
+}
