@@ -1442,10 +1442,10 @@ fn validate(schemas: &Value, schema: &Value, value: &Value, at: &str, out: &mut 
         assert!(target.is_object(), "schema {name} is in the excerpt");
         return validate(schemas, target, value, at, out);
     }
-    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-        if !options.contains(value) {
-            out.push(format!("{at}: {value} not in {options:?}"));
-        }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(value)
+    {
+        out.push(format!("{at}: {value} not in {options:?}"));
     }
     let type_ok = match schema.get("type").and_then(Value::as_str) {
         None => true,
