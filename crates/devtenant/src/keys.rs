@@ -180,12 +180,11 @@ impl SigningKeys {
                 }
             }
         }
-        if validation.validate_nbf {
-            if let Some(nbf) = claims.get("nbf").and_then(serde_json::Value::as_i64) {
-                if nbf > now.saturating_add(leeway) {
-                    return Err(Error::from(ErrorKind::ImmatureSignature).into());
-                }
-            }
+        if validation.validate_nbf
+            && let Some(nbf) = claims.get("nbf").and_then(serde_json::Value::as_i64)
+            && nbf > now.saturating_add(leeway)
+        {
+            return Err(Error::from(ErrorKind::ImmatureSignature).into());
         }
         serde_json::from_value(claims)
             .map_err(|e| Error::from(ErrorKind::Json(std::sync::Arc::new(e))).into())
