@@ -268,7 +268,7 @@ pub async fn authorize(
     });
     let now = state.clock.unix();
     let tx = LoginTransaction {
-        client_id: client.client_id.clone(),
+        client_id: client.client_id,
         redirect_uri: redirect_uri.clone(),
         redirect_uri_sent,
         state: client_state.clone(),

@@ -815,3 +815,566 @@ async fn a_recovery_code_works_once_and_is_replaced() {
         .unwrap();
     assert_eq!(response.status(), 200, "the replacement code works");
 }
+
+/// Asserts a redirect back to the first callback with `error` and the echoed state.
+fn assert_error_redirect(response: &reqwest::Response, error: &str) {
+    let to = location(response);
+    assert!(to.starts_with(demo::FIRST_CALLBACK), "{to}");
+    assert_eq!(param(&to, "error").as_deref(), Some(error), "{to}");
+    assert!(param(&to, "error_description").is_some(), "{to}");
+    assert_eq!(
+        param(&to, "state").as_deref(),
+        Some("client-state-1"),
+        "{to}"
+    );
+    assert!(param(&to, "code").is_none(), "{to}");
+}
+
+#[tokio::test]
+async fn authorize_refuses_bad_requests_like_auth0() {
+    let (tenant, client) = spawn().await;
+    let pkce = Pkce::new();
+    let get = |url: reqwest::Url| {
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    };
+
+    for (case, extra) in [
+        ("plain", vec![("code_challenge_method", "plain")]),
+        ("no method", vec![("code_challenge_method", "")]),
+        ("no challenge", vec![("code_challenge", "")]),
+        ("short challenge", vec![("code_challenge", "abc")]),
+        ("bad max_age", vec![("max_age", "soon")]),
+    ] {
+        let response = get(authorize_url(&tenant, &pkce, &extra)).await;
+        assert_eq!(response.status(), 302, "{case}");
+        assert_error_redirect(&response, "invalid_request");
+    }
+    let response = get(authorize_url(&tenant, &pkce, &[("response_type", "token")])).await;
+    assert_error_redirect(&response, "unsupported_response_type");
+    let response = get(authorize_url(
+        &tenant,
+        &pkce,
+        &[("audience", "https://unknown.example/")],
+    ))
+    .await;
+    assert_error_redirect(&response, "access_denied");
+    let response = get(authorize_url(&tenant, &pkce, &[("prompt", "none")])).await;
+    assert_error_redirect(&response, "login_required");
+
+    for bad in [
+        "http://127.0.0.1:53190/callback",
+        "http://127.0.0.1:53180/callback/",
+        "http://127.0.0.1:53180/callbacks",
+        "http://localhost:53180/callback",
+        "https://127.0.0.1:53180/callback",
+        "http://127.0.0.1:53180/callback?x=1",
+        "https://evil.example/callback",
+    ] {
+        let response = get(authorize_url(&tenant, &pkce, &[("redirect_uri", bad)])).await;
+        assert_eq!(response.status(), 400, "{bad} is refused");
+        assert!(
+            response.headers().get("location").is_none(),
+            "never redirects to {bad}"
+        );
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Callback URL mismatch"), "{html}");
+    }
+    let response = get(authorize_url(
+        &tenant,
+        &pkce,
+        &[("client_id", "no-such-client")],
+    ))
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Unknown client"), "{html}");
+    let response = get(authorize_url(
+        &tenant,
+        &pkce,
+        &[("client_id", "<script>x</script>")],
+    ))
+    .await;
+    let html = response.text().await.unwrap();
+    assert!(!html.contains("<script>x"), "client ids are escaped");
+
+    // The machine-to-machine client cannot log users in.
+    let mut url = authorize_url(&tenant, &pkce, &[("client_id", demo::PROXY_CLIENT_ID)]);
+    url.query_pairs_mut().append_pair("x", "1");
+    let response = get(url).await;
+    assert_eq!(response.status(), 400, "the proxy client has no callbacks");
+}
+
+#[tokio::test]
+async fn code_exchange_checks_verifier_redirect_client_and_single_use() {
+    let (tenant, client) = spawn().await;
+
+    // Wrong verifier.
+    let pkce = Pkce::new();
+    let callback = bob_login(&tenant, &client, &pkce, &[]).await;
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &Pkce::new().verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(body["error_description"], "Failed to verify code verifier");
+
+    // A different redirect_uri at the token endpoint.
+    let pkce = Pkce::new();
+    let response = client
+        .get(authorize_url(&tenant, &pkce, &[]))
+        .send()
+        .await
+        .unwrap();
+    let code = param(&location(&response), "code").expect("SSO code");
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &code,
+        &pkce.verifier,
+        "http://127.0.0.1:53181/callback",
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::FORBIDDEN, &Value::from("invalid_grant")),
+        "{body}"
+    );
+
+    // Another client.
+    let pkce = Pkce::new();
+    let response = client
+        .get(authorize_url(&tenant, &pkce, &[]))
+        .send()
+        .await
+        .unwrap();
+    let code = param(&location(&response), "code").unwrap();
+    let (status, body) = json(
+        client
+            .post(tenant.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", demo::PROXY_CLIENT_ID),
+                ("client_secret", demo::PROXY_CLIENT_SECRET),
+                ("code", &code),
+                ("code_verifier", &pkce.verifier),
+                ("redirect_uri", demo::FIRST_CALLBACK),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+
+    // Reuse: the second exchange fails and revokes the refresh token of the first. JSON bodies work too.
+    let pkce = Pkce::new();
+    let response = client
+        .get(authorize_url(&tenant, &pkce, &[]))
+        .send()
+        .await
+        .unwrap();
+    let code = param(&location(&response), "code").unwrap();
+    let request = serde_json::json!({
+        "grant_type": "authorization_code",
+        "client_id": demo::DESKTOP_CLIENT_ID,
+        "code": code,
+        "code_verifier": pkce.verifier,
+        "redirect_uri": demo::FIRST_CALLBACK,
+    });
+    let (status, first) = json(
+        client
+            .post(tenant.url("/oauth/token"))
+            .json(&request)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let (status, body) = json(
+        client
+            .post(tenant.url("/oauth/token"))
+            .json(&request)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(body["error_description"], "Invalid authorization code");
+    let (status, body) = refresh(&tenant, &client, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 403, "code reuse revoked the refresh token: {body}");
+
+    // Garbage code, missing verifier.
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        "not-a-code",
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::FORBIDDEN, &Value::from("invalid_grant"))
+    );
+    let pkce = Pkce::new();
+    let response = client
+        .get(authorize_url(&tenant, &pkce, &[]))
+        .send()
+        .await
+        .unwrap();
+    let code = param(&location(&response), "code").unwrap();
+    let (status, body) = json(
+        client
+            .post(tenant.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", demo::DESKTOP_CLIENT_ID),
+                ("code", &code),
+                ("redirect_uri", demo::FIRST_CALLBACK),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_request")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn codes_expire_after_a_minute_of_tenant_time() {
+    let (tenant, client, clock) = crate::support::spawn_with_manual_clock().await;
+    let pkce = Pkce::new();
+    let callback = bob_login(&tenant, &client, &pkce, &[]).await;
+    clock.advance(std::time::Duration::from_secs(61));
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+
+    // Within the minute it works.
+    let pkce = Pkce::new();
+    let response = client
+        .get(authorize_url(&tenant, &pkce, &[]))
+        .send()
+        .await
+        .unwrap();
+    let code = param(&location(&response), "code").unwrap();
+    clock.advance(std::time::Duration::from_secs(50));
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &code,
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn max_age_forces_a_new_login_when_the_session_is_older() {
+    let (tenant, client, clock) = crate::support::spawn_with_manual_clock().await;
+    let pkce = Pkce::new();
+    let callback = bob_login(&tenant, &client, &pkce, &[]).await;
+    let first_auth = tenant.state.clock.unix();
+    assert!(param(&callback, "code").is_some());
+    clock.advance(std::time::Duration::from_secs(120));
+    let response = client
+        .get(authorize_url(&tenant, &Pkce::new(), &[("max_age", "300")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&response).starts_with(demo::FIRST_CALLBACK),
+        "session young enough"
+    );
+    let response = client
+        .get(authorize_url(&tenant, &Pkce::new(), &[("max_age", "60")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&response).starts_with("/u/login"),
+        "session too old: log in again"
+    );
+    let response = client
+        .get(authorize_url(
+            &tenant,
+            &Pkce::new(),
+            &[("max_age", "60"), ("prompt", "none")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_error_redirect(&response, "login_required");
+
+    let pkce = Pkce::new();
+    let callback = bob_login(&tenant, &client, &pkce, &[("max_age", "60")]).await;
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = crate::support::peek(body["id_token"].as_str().unwrap());
+    assert_eq!(
+        id["auth_time"],
+        first_auth + 120,
+        "auth_time is the new login"
+    );
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let (tenant, client, clock) = crate::support::spawn_with_manual_clock().await;
+    let pkce = Pkce::new();
+    let callback = bob_login(&tenant, &client, &pkce, &[]).await;
+    let (_, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    let rt1 = body["refresh_token"].as_str().unwrap().to_owned();
+    let stored = tenant
+        .state
+        .store
+        .read(|s| s.refresh_tokens.keys().cloned().collect::<Vec<_>>());
+    assert!(
+        !stored.contains(&rt1),
+        "refresh tokens are stored by digest only"
+    );
+
+    let (status, second) = refresh(&tenant, &client, &rt1).await;
+    assert_eq!(status, 200, "{second}");
+    let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt1, rt2, "rotation returns a new refresh token");
+    let access = verify(
+        &tenant,
+        &client,
+        second["access_token"].as_str().unwrap(),
+        API,
+    )
+    .await;
+    assert_eq!(access["sub"], demo::BOB_USER_ID);
+    let (status, third) = refresh(&tenant, &client, &rt2).await;
+    assert_eq!(status, 200, "{third}");
+    let rt3 = third["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, body) = refresh(&tenant, &client, &rt1).await;
+    assert_eq!(status, 403, "a rotated token is refused: {body}");
+    assert_eq!(body["error"], "invalid_grant");
+    let (status, body) = refresh(&tenant, &client, &rt3).await;
+    assert_eq!(status, 403, "reuse revoked the whole family: {body}");
+
+    // Absolute expiry: 30 days, not extended by rotation.
+    let pkce = Pkce::new();
+    let response = client
+        .get(authorize_url(&tenant, &pkce, &[]))
+        .send()
+        .await
+        .unwrap();
+    let code = param(&location(&response), "code").unwrap();
+    let (_, body) = exchange(
+        &tenant,
+        &client,
+        &code,
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    let mut rt = body["refresh_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        clock.advance(std::time::Duration::from_secs(14 * 24 * 3600));
+        let (status, body) = refresh(&tenant, &client, &rt).await;
+        assert_eq!(status, 200, "{body}");
+        rt = body["refresh_token"].as_str().unwrap().to_owned();
+    }
+    clock.advance(std::time::Duration::from_secs(3 * 24 * 3600));
+    let (status, body) = refresh(&tenant, &client, &rt).await;
+    assert_eq!(status, 403, "the family expired after 30 days: {body}");
+
+    // Another client cannot use it; a made-up token is refused.
+    let (status, _) = refresh(&tenant, &client, "made-up").await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn revoke_ends_the_refresh_token_family() {
+    let (tenant, client) = spawn().await;
+    let pkce = Pkce::new();
+    let callback = bob_login(&tenant, &client, &pkce, &[]).await;
+    let (_, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    let rt1 = body["refresh_token"].as_str().unwrap().to_owned();
+    let (_, second) = refresh(&tenant, &client, &rt1).await;
+    let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
+
+    let response = client
+        .post(tenant.url("/oauth/revoke"))
+        .json(&serde_json::json!({"client_id": demo::DESKTOP_CLIENT_ID, "token": rt1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().is_empty(), "empty body");
+    let (status, body) = refresh(&tenant, &client, &rt2).await;
+    assert_eq!(status, 403, "revoking one token revoked its family: {body}");
+
+    let response = client
+        .post(tenant.url("/oauth/revoke"))
+        .form(&[("client_id", demo::DESKTOP_CLIENT_ID), ("token", "unknown")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "unknown tokens answer 200 too");
+    let (status, body) = json(
+        client
+            .post(tenant.url("/oauth/revoke"))
+            .form(&[("client_id", "nope"), ("token", "unknown")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::UNAUTHORIZED, &Value::from("invalid_client"))
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_checks_return_to() {
+    let (tenant, client) = spawn().await;
+    bob_login(&tenant, &client, &Pkce::new(), &[]).await;
+    let response = client
+        .get(authorize_url(&tenant, &Pkce::new(), &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&response).starts_with(demo::FIRST_CALLBACK),
+        "silent login with a session"
+    );
+
+    let mut bad = tenant.url("/v2/logout");
+    bad.query_pairs_mut()
+        .append_pair("client_id", demo::DESKTOP_CLIENT_ID)
+        .append_pair("returnTo", "https://evil.example/");
+    let response = client.get(bad).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        400,
+        "returnTo must be an allowed logout URL"
+    );
+    assert!(response.headers().get("location").is_none());
+
+    let mut good = tenant.url("/v2/logout");
+    good.query_pairs_mut()
+        .append_pair("client_id", demo::DESKTOP_CLIENT_ID)
+        .append_pair("returnTo", "http://127.0.0.1:53180/signed-out");
+    let response = client.get(good).send().await.unwrap();
+    assert_eq!(location(&response), "http://127.0.0.1:53180/signed-out");
+    let response = client
+        .get(authorize_url(&tenant, &Pkce::new(), &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_error_redirect(&response, "login_required");
+
+    let response = client.get(tenant.url("/v2/logout")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "a signed-out page without returnTo");
+}
+
+#[tokio::test]
+async fn userinfo_wants_a_user_token_for_its_audience() {
+    let (tenant, client) = spawn().await;
+    let response = client.get(tenant.url("/userinfo")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let m2m = mgmt_token(&tenant, &client).await;
+    let response = client
+        .get(tenant.url("/userinfo"))
+        .bearer_auth(&m2m)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        401,
+        "a Management API token is not for /userinfo"
+    );
+
+    // Without an audience the access token is only good for /userinfo.
+    let pkce = Pkce::new();
+    let callback = bob_login(
+        &tenant,
+        &client,
+        &pkce,
+        &[("audience", ""), ("scope", "openid email")],
+    )
+    .await;
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.get("refresh_token").is_none(),
+        "no offline_access, no refresh token"
+    );
+    let access = body["access_token"].as_str().unwrap();
+    verify(
+        &tenant,
+        &client,
+        access,
+        &format!("{}/userinfo", tenant.base_url()),
+    )
+    .await;
+    let (status, profile) = json(
+        client
+            .get(tenant.url("/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(profile["email"], demo::BOB_EMAIL);
+    assert!(profile.get("name").is_none(), "no profile scope: {profile}");
+}
