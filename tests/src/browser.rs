@@ -2,8 +2,9 @@
 //! WebAuthn extension for virtual authenticators.
 //!
 //! chromedriver runs in its own process group and the whole group (driver and browser) is killed on drop, so a
-//! failed test never leaves a browser holding cargo's output open. Its output goes to a log file under the
-//! artifacts directory, never to the test's stdout.
+//! failed test never leaves a browser holding cargo's output open. (Chromium's crash handler starts in a session
+//! of its own, outside the group, but exits as soon as the browser is gone.) chromedriver's output goes to a log
+//! file under the artifacts directory, never to the test's stdout.
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
