@@ -1,2 +1,295 @@
 //! The Passkey Companion backend: turns a user's own access token into exactly the Management API calls that
 //! user may make.
+//!
+//! - [`config`]: [`Config`](config::Config) (flags, `COMPANION_*` environment, `--config` TOML) validated into
+//!   [`Settings`](config::Settings).
+//! - [`auth`]: the [`AuthenticatedUser`](auth::AuthenticatedUser) extractor, the JWKS cache and the verified-token
+//!   cache.
+//! - [`service`], [`policy`], [`present`]: the operations, the lockout guard and step-up rules, and the
+//!   presentation of methods (AAGUID providers, user agents, display names).
+//! - [`routes`]: `/v1/me/*`, `/healthz`, `/readyz`, `/metrics`; [`router`] assembles them with the layers.
+//! - [`error`]: the one [`ApiError`](error::ApiError); [`audit`], [`metrics`], [`telemetry`]: observability.
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod policy;
+pub mod present;
+pub mod routes;
+pub mod service;
+pub mod telemetry;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use companion_mgmt::{Clock, MgmtClient, MgmtConfig, MgmtError};
+use tokio::net::TcpListener;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::auth::TokenVerifier;
+use crate::auth::jwks::JwksCache;
+use crate::config::Settings;
+use crate::error::{ApiError, DEFAULT_RETRY_AFTER, ErrorDetail};
+use crate::metrics::Metrics;
+use crate::present::AaguidDb;
+use crate::service::Authenticators;
+
+/// The request id header: taken from the client when present, generated otherwise, echoed in the response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Why the proxy could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The Management client could not be built.
+    #[error("cannot build the management api client")]
+    Mgmt(#[source] MgmtError),
+    /// The JWKS HTTP client could not be built.
+    #[error("cannot build the jwks http client")]
+    Http(#[source] reqwest::Error),
+    /// The extra CA file is unusable.
+    #[error("cannot use the extra CA file {path}")]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The bundled AAGUID snapshot is invalid.
+    #[error("the bundled aaguid list is invalid")]
+    Aaguids(#[source] serde_json::Error),
+}
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// Wall-clock time, injected.
+    pub clock: Arc<dyn Clock>,
+    /// Access-token verification.
+    pub verifier: Arc<TokenVerifier>,
+    /// The authenticator operations (and the Management client).
+    pub authenticators: Arc<Authenticators>,
+    /// Request metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("issuer", &self.settings.issuer)
+            .field("audience", &self.settings.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The one outbound client for the JWKS: redirects off, connect and request timeouts, a user agent, the system
+/// roots plus the optional extra CA. (The Management client builds its own with the same rules.)
+fn jwks_http(settings: &Settings) -> Result<reqwest::Client, StartError> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(
+            settings
+                .upstream_timeout
+                .min(std::time::Duration::from_secs(5)),
+        )
+        .timeout(settings.upstream_timeout)
+        .user_agent(concat!("companion-proxy/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &settings.extra_ca_file {
+        let ca_error = |source: Box<dyn std::error::Error + Send + Sync>| StartError::CaFile {
+            path: path.clone(),
+            source,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_error(Box::new(e)))?;
+        for certificate in
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(Box::new(e)))?
+        {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build().map_err(StartError::Http)
+}
+
+impl AppState {
+    /// Builds the state: the Management client, the JWKS cache and the verifier. Nothing is fetched yet; call
+    /// [`AppState::warm_up`].
+    ///
+    /// # Errors
+    /// [`StartError`] when a client cannot be built.
+    pub fn new(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        let mut mgmt_config = MgmtConfig::new(
+            settings.auth0_url.clone(),
+            settings.mgmt_client_id.clone(),
+            settings.mgmt_client_secret.clone(),
+        );
+        mgmt_config.request_timeout = settings.upstream_timeout;
+        mgmt_config.connect_timeout = settings
+            .upstream_timeout
+            .min(std::time::Duration::from_secs(5));
+        mgmt_config.extra_ca_file = settings.extra_ca_file.clone();
+        mgmt_config.retry = settings.mgmt_retry.clone();
+        mgmt_config.user_agent = concat!("companion-proxy/", env!("CARGO_PKG_VERSION")).to_owned();
+        let mgmt = MgmtClient::with_clock(mgmt_config, clock.clone()).map_err(StartError::Mgmt)?;
+        let jwks = JwksCache::new(
+            jwks_http(&settings)?,
+            format!("{}/.well-known/jwks.json", settings.tenant_base()),
+            clock.clone(),
+            settings.jwks_min_refresh,
+            settings.jwks_max_age,
+        );
+        let verifier = TokenVerifier::new(
+            settings.issuer.0.clone(),
+            settings.audience.0.clone(),
+            settings.clock_leeway,
+            clock.clone(),
+            jwks,
+            settings.token_cache_size,
+        );
+        let aaguids = AaguidDb::bundled().map_err(StartError::Aaguids)?;
+        Ok(Self {
+            settings: Arc::new(settings),
+            clock,
+            verifier: Arc::new(verifier),
+            authenticators: Arc::new(Authenticators::new(mgmt, aaguids)),
+            metrics: Arc::new(Metrics::default()),
+        })
+    }
+
+    /// Loads the JWKS and a Management token. Failures are logged, not fatal: `/readyz` reports them and both
+    /// are retried on demand.
+    pub async fn warm_up(&self) {
+        if let Err(error) = self.verifier.jwks().load().await {
+            tracing::warn!(error = %error::error_chain(&error), "jwks not loaded at start-up");
+        }
+        if let Err(error) = self.authenticators.mgmt().ensure_token().await {
+            tracing::warn!(error = %error::error_chain(&error), "no management token at start-up");
+        }
+    }
+}
+
+/// Bounded set of method labels for metrics.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = method_label(request.method());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.metrics.observe(
+        &route,
+        method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn log_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
+        tracing::error!(status = response.status().as_u16(), detail = %detail, "request failed");
+    }
+    response
+}
+
+async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.settings.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::UpstreamUnavailable {
+            retry_after: DEFAULT_RETRY_AFTER,
+            detail: "the request timed out".to_owned(),
+        }
+        .into_response(),
+    }
+}
+
+async fn no_route() -> ApiError {
+    ApiError::NoRoute
+}
+
+/// The proxy's routes with every layer, outermost first: sensitive headers (Authorization, Cookie), request id
+/// (set, then propagated), trace span (with `request_id`), metrics, error logging, the request deadline, the
+/// concurrency limit, the body size limit.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                route,
+                request_id,
+                sub = tracing::field::Empty,
+            )
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+    Router::new()
+        .merge(routes::me::routes())
+        .merge(routes::ops::routes())
+        .fallback(no_route)
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(GlobalConcurrencyLimitLayer::new(
+            state.settings.max_concurrency,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
+        .layer(middleware::from_fn(log_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .with_state(state)
+}
+
+/// Serves `state`'s router on `listener` until `shutdown` completes, then drains in-flight requests.
+///
+/// # Errors
+/// When the server fails.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

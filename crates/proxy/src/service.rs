@@ -1,0 +1,262 @@
+//! The authenticator operations behind the routes: list (single flight per user), rename, remove (per-user
+//! serialisation and the lockout guard) and enroll. Every upstream call is made for the caller's own user id.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use companion_mgmt::{MgmtClient, MgmtError};
+use companion_protocol::api::{
+    Authenticator, AuthenticatorList, EnrollmentResponse, EnrollmentType,
+};
+use companion_protocol::auth0::{AuthenticationMethod, EnrollmentTicketRequest};
+use companion_protocol::ids::{MethodId, UserId};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::OnceCell;
+
+use crate::error::ApiError;
+use crate::policy::{self, StepUp};
+use crate::present::{self, AaguidDb};
+
+/// How long an Auth0 enrollment ticket lives.
+pub const TICKET_LIFETIME: Duration = Duration::from_secs(5 * 24 * 3600);
+
+type Shared = Result<Arc<Vec<AuthenticationMethod>>, Arc<MgmtError>>;
+
+/// The authenticator operations.
+pub struct Authenticators {
+    mgmt: MgmtClient,
+    aaguids: AaguidDb,
+    flights: Mutex<HashMap<String, Arc<OnceCell<Shared>>>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    joined_reads: AtomicU64,
+}
+
+impl std::fmt::Debug for Authenticators {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticators")
+            .field("mgmt", &self.mgmt)
+            .field("aaguids", &self.aaguids.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Authenticators {
+    /// Operations through `mgmt`, naming providers from `aaguids`.
+    pub fn new(mgmt: MgmtClient, aaguids: AaguidDb) -> Self {
+        Self {
+            mgmt,
+            aaguids,
+            flights: Mutex::new(HashMap::new()),
+            locks: Mutex::new(HashMap::new()),
+            joined_reads: AtomicU64::new(0),
+        }
+    }
+
+    /// The Management client.
+    pub fn mgmt(&self) -> &MgmtClient {
+        &self.mgmt
+    }
+
+    /// List reads that joined another caller's in-flight upstream call.
+    pub fn joined_reads(&self) -> u64 {
+        self.joined_reads.load(Ordering::Relaxed)
+    }
+
+    /// The user's methods; concurrent calls for the same user share one upstream call.
+    ///
+    /// # Errors
+    /// [`ApiError`] mapped from the Management failure.
+    pub async fn list_shared(
+        &self,
+        user: &UserId,
+    ) -> Result<Arc<Vec<AuthenticationMethod>>, ApiError> {
+        let key = user.as_str();
+        let (cell, joined) = {
+            let mut flights = lock(&self.flights);
+            match flights.get(key) {
+                Some(cell) => (cell.clone(), true),
+                None => {
+                    let cell = Arc::new(OnceCell::new());
+                    flights.insert(key.to_owned(), cell.clone());
+                    (cell, false)
+                }
+            }
+        };
+        if joined {
+            self.joined_reads.fetch_add(1, Ordering::Relaxed);
+        }
+        // If the caller running the call is cancelled, a waiter takes over (`OnceCell` semantics).
+        let result = cell
+            .get_or_init(|| async {
+                self.mgmt
+                    .list_methods(key)
+                    .await
+                    .map(Arc::new)
+                    .map_err(Arc::new)
+            })
+            .await
+            .clone();
+        {
+            let mut flights = lock(&self.flights);
+            if flights.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                flights.remove(key);
+            }
+        }
+        result.map_err(|error| ApiError::from_mgmt(&error))
+    }
+
+    /// The user's methods read now, never shared (for decisions that must not use an older read).
+    ///
+    /// # Errors
+    /// [`ApiError`] mapped from the Management failure.
+    pub async fn list_fresh(&self, user: &UserId) -> Result<Vec<AuthenticationMethod>, ApiError> {
+        self.mgmt
+            .list_methods(user.as_str())
+            .await
+            .map_err(|error| ApiError::from_mgmt(&error))
+    }
+
+    /// The proxy's view of all `methods`.
+    pub fn present(&self, methods: &[AuthenticationMethod]) -> AuthenticatorList {
+        AuthenticatorList {
+            authenticators: methods
+                .iter()
+                .map(|m| present::authenticator(m, methods, &self.aaguids))
+                .collect(),
+        }
+    }
+
+    async fn user_lock(&self, user: &UserId) -> tokio::sync::OwnedMutexGuard<()> {
+        let mutex = {
+            let mut locks = lock(&self.locks);
+            if locks.len() > 1024 {
+                locks.retain(|_, m| Arc::strong_count(m) > 1);
+            }
+            locks.entry(user.as_str().to_owned()).or_default().clone()
+        };
+        mutex.lock_owned().await
+    }
+
+    /// Renames one of the user's methods. Ownership is checked against the user's own list before the PATCH, and
+    /// the PATCH answer must name the same method.
+    ///
+    /// # Errors
+    /// [`ApiError::NotFound`] when the method is not the user's; others mapped from the Management failure.
+    pub async fn rename(
+        &self,
+        user: &UserId,
+        id: &MethodId,
+        name: &str,
+    ) -> Result<Authenticator, ApiError> {
+        let methods = self.list_fresh(user).await?;
+        let Some(index) = methods.iter().position(|m| m.id == id.as_str()) else {
+            return Err(ApiError::NotFound);
+        };
+        let updated = self
+            .mgmt
+            .rename_method(user.as_str(), id.as_str(), name)
+            .await
+            .map_err(|error| match error {
+                MgmtError::Rejected { status: 400, .. } => {
+                    ApiError::InvalidRequest("the name was not accepted".to_owned())
+                }
+                other => ApiError::from_mgmt(&other),
+            })?;
+        if updated.id != id.as_str() {
+            return Err(ApiError::Internal(
+                "the management api answered a rename with another method".to_owned(),
+            ));
+        }
+        let mut methods = methods;
+        methods[index].name = updated.name.or_else(|| Some(name.to_owned()));
+        Ok(present::authenticator(
+            &methods[index],
+            &methods,
+            &self.aaguids,
+        ))
+    }
+
+    /// Removes one of the user's methods after the step-up and lockout checks. Removals of one user are serialised,
+    /// and each reads the list afresh, so two concurrent removals cannot both pass the guard.
+    ///
+    /// # Errors
+    /// [`ApiError::StepUpRequired`], [`ApiError::NotFound`], [`ApiError::LastAuthenticator`], or mapped from the
+    /// Management failure.
+    pub async fn remove(
+        &self,
+        user: &UserId,
+        id: &MethodId,
+        step_up: StepUp,
+        max_age: Duration,
+    ) -> Result<(), ApiError> {
+        if step_up != StepUp::Fresh {
+            return Err(ApiError::StepUpRequired {
+                max_age: max_age.as_secs(),
+            });
+        }
+        let _serialised = self.user_lock(user).await;
+        let methods = self.list_fresh(user).await?;
+        let Some(target) = methods.iter().find(|m| m.id == id.as_str()) else {
+            return Err(ApiError::NotFound);
+        };
+        if !policy::removable(&methods, target) {
+            return Err(ApiError::LastAuthenticator);
+        }
+        self.mgmt
+            .delete_method(user.as_str(), id.as_str())
+            .await
+            .map_err(|error| ApiError::from_mgmt(&error))
+    }
+
+    /// Creates an enrollment ticket for the user. Needs a fresh step-up when the user already has MFA.
+    ///
+    /// # Errors
+    /// [`ApiError::StepUpRequired`] or mapped from the Management failure.
+    pub async fn enroll(
+        &self,
+        user: &UserId,
+        kind: EnrollmentType,
+        step_up: StepUp,
+        max_age: Duration,
+        now: OffsetDateTime,
+    ) -> Result<EnrollmentResponse, ApiError> {
+        if step_up != StepUp::Fresh {
+            let methods = self.list_shared(user).await?;
+            if policy::has_mfa(&methods) {
+                return Err(ApiError::StepUpRequired {
+                    max_age: max_age.as_secs(),
+                });
+            }
+        }
+        let request = EnrollmentTicketRequest {
+            user_id: user.as_str().to_owned(),
+            email: None,
+            send_mail: Some(false),
+            email_locale: None,
+            factor: Some(kind.ticket_factor()),
+            allow_multiple_enrollments: Some(true),
+        };
+        let ticket = self
+            .mgmt
+            .create_enrollment_ticket(&request)
+            .await
+            .map_err(|error| ApiError::from_mgmt(&error))?;
+        let expires_at = (now + TICKET_LIFETIME)
+            .format(&Rfc3339)
+            .map_err(|e| ApiError::Internal(format!("cannot format the expiry: {e}")))?;
+        Ok(EnrollmentResponse {
+            kind,
+            ticket_url: ticket.ticket_url,
+            expires_at,
+        })
+    }
+}
