@@ -1,5 +1,7 @@
 //! Guardian configuration: `GET /api/v2/guardian/factors` (in the recorded order), `PUT
-//! /api/v2/guardian/factors/{name}` (`{"enabled": bool}`), and `GET`/`PUT /api/v2/guardian/policies`.
+//! /api/v2/guardian/factors/{name}` (`{"enabled": bool}`), `GET`/`PUT /api/v2/guardian/policies`, and the
+//! undocumented-but-real `GET`/`PUT /api/v2/guardian/factors/webauthn-{roaming,platform}/settings` (camelCase keys;
+//! kept in memory only, scopes **[unverified]**, assumed `read:`/`update:guardian_factors`).
 
 use axum::Extension;
 use axum::Json;
@@ -7,7 +9,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use companion_protocol::auth0::{
-    GuardianFactor, GuardianFactorName, GuardianFactorUpdate, MfaPolicy,
+    GuardianFactor, GuardianFactorName, GuardianFactorUpdate, MfaPolicy, UserVerification,
+    WebAuthnFactorSettings,
 };
 use serde_json::Value;
 
@@ -133,6 +136,105 @@ pub async fn set_policies(
         .store
         .write(|s| s.settings.mfa_policies.clone_from(&policies));
     Ok(Json(policies))
+}
+
+/// The WebAuthn factors' settings, as recorded on a fresh tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAuthnSettings {
+    /// `webauthn-roaming`: `{"userVerification":"required","overrideRelyingParty":false}`.
+    pub roaming: WebAuthnFactorSettings,
+    /// `webauthn-platform`: `{"overrideRelyingParty":false}`.
+    pub platform: WebAuthnFactorSettings,
+}
+
+impl Default for WebAuthnSettings {
+    fn default() -> Self {
+        Self {
+            roaming: WebAuthnFactorSettings {
+                user_verification: Some(UserVerification::Required),
+                override_relying_party: Some(false),
+                relying_party_identifier: None,
+            },
+            platform: WebAuthnFactorSettings {
+                user_verification: None,
+                override_relying_party: Some(false),
+                relying_party_identifier: None,
+            },
+        }
+    }
+}
+
+fn settings_of<'a>(
+    all: &'a mut WebAuthnSettings,
+    factor: &str,
+) -> Result<&'a mut WebAuthnFactorSettings, MgmtError> {
+    match factor {
+        "webauthn-roaming" => Ok(&mut all.roaming),
+        "webauthn-platform" => Ok(&mut all.platform),
+        _ => Err(MgmtError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "Not Found",
+            None,
+        )),
+    }
+}
+
+/// `GET /api/v2/guardian/factors/{webauthn-roaming|webauthn-platform}/settings`.
+pub async fn get_webauthn_settings(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<WebAuthnFactorSettings>, MgmtError> {
+    caller.require(&[READ_FACTORS])?;
+    let Path(factor) = path.map_err(|e| bad_path(&e))?;
+    state
+        .mgmt
+        .with_webauthn_settings(|all| settings_of(all, &factor).map(|s| Json(s.clone())))
+}
+
+/// `PUT /api/v2/guardian/factors/{webauthn-roaming|webauthn-platform}/settings`: merges the body into the settings
+/// and echoes it, as recorded (`{"userVerification":"preferred"}` → `{"userVerification":"preferred"}`).
+pub async fn set_webauthn_settings(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    path: Result<Path<String>, PathRejection>,
+    bytes: Bytes,
+) -> Result<Json<WebAuthnFactorSettings>, MgmtError> {
+    caller.require(&[UPDATE_FACTORS])?;
+    let Path(factor) = path.map_err(|e| bad_path(&e))?;
+    let mut allowed = vec!["overrideRelyingParty", "relyingPartyIdentifier"];
+    if factor == "webauthn-roaming" {
+        allowed.push("userVerification");
+    }
+    let map = body::object(&bytes, &allowed, &[])?;
+    body::boolean(&map, "overrideRelyingParty")?;
+    body::string(&map, "relyingPartyIdentifier")?;
+    if let Some(uv) = body::string(&map, "userVerification")?
+        && !UserVerification::from(uv).is_known()
+    {
+        return Err(body::invalid(&format!(
+            "'No enum match for: \"{uv}\"' on property userVerification."
+        )));
+    }
+    let update: WebAuthnFactorSettings = serde_json::from_value(Value::Object(map))
+        .map_err(|_| body::invalid("'Invalid request payload'."))?;
+    state.mgmt.with_webauthn_settings(|all| {
+        let current = settings_of(all, &factor)?;
+        if update.user_verification.is_some() {
+            current
+                .user_verification
+                .clone_from(&update.user_verification);
+        }
+        if update.override_relying_party.is_some() {
+            current.override_relying_party = update.override_relying_party;
+        }
+        if update.relying_party_identifier.is_some() {
+            current
+                .relying_party_identifier
+                .clone_from(&update.relying_party_identifier);
+        }
+        Ok(Json(update.clone()))
+    })
 }
 
 #[cfg(test)]

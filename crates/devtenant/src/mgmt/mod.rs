@@ -40,6 +40,7 @@ pub struct MgmtState {
     /// The configured limit, if any.
     pub limit: Option<RateLimit>,
     bucket: Mutex<TokenBucket>,
+    webauthn: Mutex<guardian::WebAuthnSettings>,
 }
 
 impl MgmtState {
@@ -52,7 +53,20 @@ impl MgmtState {
         Self {
             limit,
             bucket: Mutex::new(bucket),
+            webauthn: Mutex::new(guardian::WebAuthnSettings::default()),
         }
+    }
+
+    /// Runs `f` on the WebAuthn factors' settings.
+    pub fn with_webauthn_settings<R>(
+        &self,
+        f: impl FnOnce(&mut guardian::WebAuthnSettings) -> R,
+    ) -> R {
+        let mut settings = self
+            .webauthn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut settings)
     }
 
     fn with_bucket<R>(&self, f: impl FnOnce(&mut TokenBucket) -> R) -> R {
@@ -116,6 +130,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2/guardian/enrollments/ticket", post(tickets::create))
         .route("/api/v2/guardian/factors", get(guardian::list_factors))
         .route("/api/v2/guardian/factors/{name}", put(guardian::set_factor))
+        .route(
+            "/api/v2/guardian/factors/{name}/settings",
+            get(guardian::get_webauthn_settings).put(guardian::set_webauthn_settings),
+        )
         .route(
             "/api/v2/guardian/policies",
             get(guardian::get_policies).put(guardian::set_policies),

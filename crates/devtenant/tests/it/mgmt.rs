@@ -1664,3 +1664,79 @@ async fn responses_validate_against_auth0s_openapi_schemas() {
     );
     tenant.shutdown().await;
 }
+
+#[tokio::test]
+async fn webauthn_factor_settings_follow_the_recordings() {
+    let (tenant, http) = spawn().await;
+    let token = mint(&tenant, &ALL_SCOPES);
+    let roaming = "/api/v2/guardian/factors/webauthn-roaming/settings";
+    let platform = "/api/v2/guardian/factors/webauthn-platform/settings";
+    let get = |path: &'static str| {
+        let (http, tenant, token) = (&http, &tenant, &token);
+        async move {
+            let response = call(http, tenant, Method::GET, path, Some(token), None).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            response.json::<Value>().await.expect("json")
+        }
+    };
+    let fixture = |text: &str| serde_json::from_str::<Value>(text).expect("fixture");
+    assert_eq!(
+        get(roaming).await,
+        fixture(fixtures::WEBAUTHN_ROAMING_SETTINGS_GET)
+    );
+    assert_eq!(
+        get(platform).await,
+        fixture(fixtures::WEBAUTHN_PLATFORM_SETTINGS_GET)
+    );
+
+    let put = call(
+        &http,
+        &tenant,
+        Method::PUT,
+        roaming,
+        Some(&token),
+        Some(json!({"userVerification": "preferred"})),
+    )
+    .await;
+    assert_eq!(put.status(), StatusCode::OK);
+    assert_eq!(
+        put.json::<Value>().await.expect("json"),
+        fixture(fixtures::WEBAUTHN_ROAMING_SETTINGS_PUT_RESPONSE)
+    );
+    assert_eq!(
+        get(roaming).await,
+        json!({"userVerification": "preferred", "overrideRelyingParty": false}),
+        "merged"
+    );
+
+    for (path, body) in [
+        (roaming, json!({"userVerification": "always"})),
+        (platform, json!({"userVerification": "required"})),
+        (roaming, json!({"overrideRelyingParty": "no"})),
+    ] {
+        let response = call(&http, &tenant, Method::PUT, path, Some(&token), Some(body)).await;
+        error_body(response, StatusCode::BAD_REQUEST).await;
+    }
+    let other = call(
+        &http,
+        &tenant,
+        Method::GET,
+        "/api/v2/guardian/factors/otp/settings",
+        Some(&token),
+        None,
+    )
+    .await;
+    error_body(other, StatusCode::NOT_FOUND).await;
+    let weak = mint(&tenant, &["read:guardian_factors"]);
+    let denied = call(
+        &http,
+        &tenant,
+        Method::PUT,
+        platform,
+        Some(&weak),
+        Some(json!({"overrideRelyingParty": true})),
+    )
+    .await;
+    error_body(denied, StatusCode::FORBIDDEN).await;
+    tenant.shutdown().await;
+}
