@@ -1,4 +1,5 @@
 //! Integration tests of `companion-client`: one binary, modules by feature.
 
 mod config;
+mod loopback;
 mod store;

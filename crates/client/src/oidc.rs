@@ -1,0 +1,507 @@
+//! OpenID Connect against the tenant with `openidconnect`: discovery, the Authorization Code + PKCE (S256)
+//! sign-in through the loopback listener, refresh, revocation.
+//!
+//! Works with any standards-compliant provider that supports PKCE and loopback redirects; Auth0 specifics are
+//! limited to the `audience` parameter. Tokens stay in `openidconnect`/`oauth2` types (redacted `Debug`) until the
+//! moment of use. Errors never carry a token: token-endpoint failures are reduced to the OAuth error code and
+//! description, transport and parse failures to their message.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use companion_protocol::claims::MFA_ACR;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreErrorResponseType, CoreGrantType, CoreIdTokenClaims, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreSubjectIdentifierType, CoreTokenResponse,
+};
+use openidconnect::{
+    AccessToken, AdditionalProviderMetadata, AuthenticationContextClass, ClientId, CsrfToken,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, ProviderMetadata, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::browser::{BrowserLauncher, LaunchError};
+use crate::clock::Clock;
+use crate::config::ClientConfig;
+use crate::loopback::{LoopbackError, LoopbackListener, Page};
+
+/// Scopes of every sign-in: an ID token, the profile for display, and a refresh token.
+pub const SCOPES: [&str; 3] = ["profile", "email", "offline_access"];
+/// Allowed clock skew when checking `auth_time` against the start of a sign-in with `max_age`.
+pub const AUTH_TIME_SKEW: Duration = Duration::from_secs(120);
+/// Default time the user has to finish signing in in the browser.
+pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Discovery fields `openidconnect`'s core metadata does not model.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExtraProviderMetadata {
+    /// RFC 7009 revocation endpoint (Auth0: `/oauth/revoke`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<Url>,
+}
+
+impl AdditionalProviderMetadata for ExtraProviderMetadata {}
+
+/// The provider metadata type this client uses.
+pub type Metadata = ProviderMetadata<
+    ExtraProviderMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// Why signing in, refreshing or signing out failed. Never carries a token, code or verifier.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The outbound HTTP client could not be built.
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    /// Discovery (`/.well-known/openid-configuration` or the JWKS) failed.
+    #[error("cannot read the identity provider's configuration from {issuer}: {reason}")]
+    Discovery {
+        /// The issuer.
+        issuer: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Waiting for the browser's callback failed (no free port, timeout, cancel, the provider refused).
+    #[error(transparent)]
+    Loopback(#[from] LoopbackError),
+    /// The browser could not be opened.
+    #[error(transparent)]
+    Browser(#[from] LaunchError),
+    /// The token endpoint refused (e.g. `invalid_grant`).
+    #[error("the identity provider refused the token request: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    TokenRejected {
+        /// The OAuth error code.
+        error: String,
+        /// The provider's description.
+        description: Option<String>,
+    },
+    /// The token request failed in transport or its response was unusable.
+    #[error("the token request failed: {reason}")]
+    TokenRequest {
+        /// What failed (no response body).
+        reason: String,
+    },
+    /// The response has no ID token although `openid` was requested.
+    #[error("the identity provider returned no ID token")]
+    MissingIdToken,
+    /// The ID token failed verification (signature, issuer, audience, expiry, nonce, `auth_time`).
+    #[error("the ID token is invalid: {reason}")]
+    IdToken {
+        /// What failed.
+        reason: String,
+    },
+    /// The provider sent no refresh token (is `offline_access` allowed for this API?).
+    #[error("the identity provider returned no refresh token")]
+    MissingRefreshToken,
+    /// Not signed in, or the session ended (refresh token expired or revoked).
+    #[error("not signed in")]
+    SignedOut,
+    /// Revocation failed.
+    #[error("revoking the refresh token failed: {reason}")]
+    Revoke {
+        /// What failed.
+        reason: String,
+    },
+    /// The token store failed (other than "unavailable", which falls back to memory).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl AuthError {
+    fn from_token_error<RE>(
+        error: RequestTokenError<RE, openidconnect::StandardErrorResponse<CoreErrorResponseType>>,
+    ) -> Self
+    where
+        RE: std::error::Error + 'static,
+    {
+        match error {
+            RequestTokenError::ServerResponse(response) => Self::TokenRejected {
+                error: response.error().as_ref().to_owned(),
+                description: response.error_description().cloned(),
+            },
+            RequestTokenError::Request(error) => Self::TokenRequest {
+                reason: error_chain(&error),
+            },
+            // The body of an unparsable response may hold tokens: never keep it.
+            RequestTokenError::Parse(error, _body) => Self::TokenRequest {
+                reason: format!("unreadable response ({})", error.inner()),
+            },
+            RequestTokenError::Other(reason) => Self::TokenRequest { reason },
+        }
+    }
+
+    /// Whether this means the refresh token is no longer valid (the user must sign in again).
+    pub fn is_session_ended(&self) -> bool {
+        matches!(self, Self::SignedOut)
+            || matches!(self, Self::TokenRejected { error, .. } if error == "invalid_grant")
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Who signed in, from a verified ID token (or the userinfo endpoint).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The subject.
+    pub sub: String,
+    /// Display name, if given.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Email, if given.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+impl Identity {
+    fn from_claims(claims: &CoreIdTokenClaims) -> Self {
+        Self {
+            sub: claims.subject().to_string(),
+            name: claims
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.to_string()),
+            email: claims.email().map(|e| e.to_string()),
+        }
+    }
+}
+
+/// Tokens of a sign-in or refresh. `Debug` is redacted by the token types.
+#[derive(Debug)]
+pub struct TokenSet {
+    /// The access token for the proxy API.
+    pub access_token: AccessToken,
+    /// When it expires (by the provider's `expires_in`), if said.
+    pub expires_at: Option<SystemTime>,
+    /// The refresh token, if one was issued (with rotation, a new one each time).
+    pub refresh_token: Option<RefreshToken>,
+    /// Who, when an ID token came with the response.
+    pub identity: Option<Identity>,
+}
+
+/// Options of one interactive sign-in.
+#[derive(Debug, Clone)]
+pub struct SignInOptions {
+    /// Step-up: `acr_values=<multi-factor>` and `max_age=0`, so the user proves an MFA now.
+    pub step_up: bool,
+    /// How long to wait for the browser.
+    pub timeout: Duration,
+    /// Cancels the wait.
+    pub cancel: CancellationToken,
+}
+
+impl Default for SignInOptions {
+    fn default() -> Self {
+        Self {
+            step_up: false,
+            timeout: DEFAULT_SIGN_IN_TIMEOUT,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// The tenant, discovered.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    metadata: Metadata,
+    client_id: ClientId,
+    audience: String,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+}
+
+impl Provider {
+    /// Discovers the provider at `config.auth0_url` (the issuer) and loads its JWKS.
+    ///
+    /// # Errors
+    /// [`AuthError::Discovery`].
+    pub async fn discover(
+        config: &ClientConfig,
+        http: reqwest::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AuthError> {
+        let issuer_text = config.auth0_url.to_string();
+        let discovery_error = |reason: String| AuthError::Discovery {
+            issuer: issuer_text.clone(),
+            reason,
+        };
+        let issuer =
+            IssuerUrl::new(issuer_text.clone()).map_err(|e| discovery_error(e.to_string()))?;
+        let metadata = Metadata::discover_async(issuer, &http)
+            .await
+            .map_err(|e| discovery_error(error_chain(&e)))?;
+        Ok(Self {
+            metadata,
+            client_id: ClientId::new(config.client_id.clone()),
+            audience: config.audience.clone(),
+            http,
+            clock,
+        })
+    }
+
+    /// The discovered metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    fn client(
+        &self,
+    ) -> CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    > {
+        CoreClient::from_provider_metadata(self.metadata.clone(), self.client_id.clone(), None)
+    }
+
+    /// Runs the interactive sign-in: opens the authorize URL with `launcher`, waits on `listener` for the
+    /// callback, exchanges the code with the PKCE verifier, verifies the ID token (and `auth_time` when step-up
+    /// sent `max_age`), and answers the browser's page.
+    ///
+    /// # Errors
+    /// Any [`AuthError`]; the browser page says the sign-in failed.
+    pub async fn sign_in(
+        &self,
+        listener: LoopbackListener,
+        launcher: &dyn BrowserLauncher,
+        options: &SignInOptions,
+    ) -> Result<TokenSet, AuthError> {
+        let redirect =
+            RedirectUrl::new(listener.redirect_uri()).map_err(|e| AuthError::TokenRequest {
+                reason: format!("bad redirect URI ({e})"),
+            })?;
+        let client = self.client().set_redirect_uri(redirect);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scopes(SCOPES.iter().map(|s| Scope::new((*s).to_owned())))
+            .add_extra_param("audience", self.audience.clone())
+            .set_pkce_challenge(challenge);
+        let max_age = options.step_up.then_some(Duration::ZERO);
+        if let Some(max_age) = max_age {
+            request = request
+                .add_auth_context_value(AuthenticationContextClass::new(MFA_ACR.to_owned()))
+                .set_max_age(max_age);
+        }
+        let (url, state, nonce) = request.url();
+        let started = self.clock.now();
+        launcher.open(&url)?;
+        let callback = listener
+            .wait_for_callback(&state, options.timeout, &options.cancel)
+            .await?;
+        let result = self
+            .exchange(
+                &client,
+                callback.code.clone(),
+                verifier,
+                &nonce,
+                max_age.map(|age| (started, age)),
+            )
+            .await;
+        callback.finish(match &result {
+            Ok(_) => Page::Success,
+            Err(_) => Page::Failure(
+                "The sign-in could not be completed. Return to the app for details.".to_owned(),
+            ),
+        });
+        result
+    }
+
+    async fn exchange(
+        &self,
+        client: &CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        code: openidconnect::AuthorizationCode,
+        verifier: openidconnect::PkceCodeVerifier,
+        nonce: &Nonce,
+        max_age: Option<(SystemTime, Duration)>,
+    ) -> Result<TokenSet, AuthError> {
+        let response = client
+            .exchange_code(code)
+            .map_err(|e| AuthError::TokenRequest {
+                reason: e.to_string(),
+            })?
+            .set_pkce_verifier(verifier)
+            .request_async(&self.http)
+            .await
+            .map_err(AuthError::from_token_error)?;
+        let id_token = response.id_token().ok_or(AuthError::MissingIdToken)?;
+        let clock = self.clock.clone();
+        let mut verifier = client
+            .id_token_verifier()
+            .set_time_fn(move || DateTime::<Utc>::from(clock.now()));
+        if let Some((started, max_age)) = max_age {
+            let earliest = DateTime::<Utc>::from(
+                started
+                    .checked_sub(max_age + AUTH_TIME_SKEW)
+                    .unwrap_or(std::time::UNIX_EPOCH),
+            );
+            verifier = verifier.set_auth_time_verifier_fn(move |auth_time| match auth_time {
+                None => Err("auth_time is missing although max_age was sent".to_owned()),
+                Some(at) if at < earliest => {
+                    Err("auth_time is older than max_age allows".to_owned())
+                }
+                Some(_) => Ok(()),
+            });
+        }
+        let claims = id_token
+            .claims(&verifier, nonce)
+            .map_err(|e| AuthError::IdToken {
+                reason: error_chain(&e),
+            })?;
+        let identity = Identity::from_claims(claims);
+        Ok(self.token_set(&response, Some(identity)))
+    }
+
+    fn token_set(&self, response: &CoreTokenResponse, identity: Option<Identity>) -> TokenSet {
+        TokenSet {
+            access_token: response.access_token().clone(),
+            expires_at: response.expires_in().map(|ttl| self.clock.now() + ttl),
+            refresh_token: response.refresh_token().cloned(),
+            identity,
+        }
+    }
+
+    /// Exchanges a refresh token. With rotation the result carries a new refresh token, which the caller must
+    /// store before using the new access token. An ID token in the response is verified (no nonce).
+    ///
+    /// # Errors
+    /// [`AuthError::TokenRejected`] (`invalid_grant` when the refresh token is no longer valid), or others.
+    pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenSet, AuthError> {
+        let client = self.client();
+        let response = client
+            .exchange_refresh_token(refresh_token)
+            .map_err(|e| AuthError::TokenRequest {
+                reason: e.to_string(),
+            })?
+            .request_async(&self.http)
+            .await
+            .map_err(AuthError::from_token_error)?;
+        let identity = match response.id_token() {
+            Some(id_token) => {
+                let clock = self.clock.clone();
+                let verifier = client
+                    .id_token_verifier()
+                    .set_time_fn(move || DateTime::<Utc>::from(clock.now()));
+                let claims = id_token
+                    .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+                    .map_err(|e| AuthError::IdToken {
+                        reason: error_chain(&e),
+                    })?;
+                Some(Identity::from_claims(claims))
+            }
+            None => None,
+        };
+        Ok(self.token_set(&response, identity))
+    }
+
+    /// Reads the user's identity from the userinfo endpoint (when a refresh response had no ID token).
+    ///
+    /// # Errors
+    /// [`AuthError::TokenRequest`] when the endpoint is missing or the call fails.
+    pub async fn userinfo(&self, access_token: &AccessToken) -> Result<Identity, AuthError> {
+        let endpoint =
+            self.metadata
+                .userinfo_endpoint()
+                .ok_or_else(|| AuthError::TokenRequest {
+                    reason: "the provider has no userinfo endpoint".to_owned(),
+                })?;
+        let response = self
+            .http
+            .get(endpoint.url().clone())
+            .bearer_auth(access_token.secret())
+            .send()
+            .await
+            .map_err(|e| AuthError::TokenRequest {
+                reason: error_chain(&e),
+            })?;
+        if !response.status().is_success() {
+            return Err(AuthError::TokenRequest {
+                reason: format!("userinfo answered {}", response.status()),
+            });
+        }
+        response
+            .json::<Identity>()
+            .await
+            .map_err(|e| AuthError::TokenRequest {
+                reason: error_chain(&e),
+            })
+    }
+
+    /// Revokes a refresh token (RFC 7009) at the discovered `revocation_endpoint`, else `<issuer>/oauth/revoke`.
+    ///
+    /// # Errors
+    /// [`AuthError::Revoke`].
+    pub async fn revoke(&self, refresh_token: &RefreshToken) -> Result<(), AuthError> {
+        let endpoint = match &self.metadata.additional_metadata().revocation_endpoint {
+            Some(url) => url.clone(),
+            None => self
+                .metadata
+                .issuer()
+                .url()
+                .join("oauth/revoke")
+                .map_err(|e| AuthError::Revoke {
+                    reason: e.to_string(),
+                })?,
+        };
+        let response = self
+            .http
+            .post(endpoint)
+            .form(&[
+                ("client_id", self.client_id.as_str()),
+                ("token", refresh_token.secret().as_str()),
+                ("token_type_hint", "refresh_token"),
+            ])
+            .send()
+            .await
+            .map_err(|e| AuthError::Revoke {
+                reason: error_chain(&e),
+            })?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(AuthError::Revoke {
+                reason: format!("the revocation endpoint answered {}", response.status()),
+            })
+        }
+    }
+}
