@@ -33,9 +33,14 @@ use webauthn_rs::prelude::{
     Uuid, Webauthn, WebauthnBuilder,
 };
 
+mod attestation;
+#[cfg(test)]
+mod soft;
+
 use crate::clock::auth0_timestamp;
 use crate::pages::escape;
 use crate::store::{MethodSecret, Store, User};
+use attestation::{attested_credential_data, auth_data};
 use companion_protocol::auth0::MethodType;
 
 /// How long a started ceremony may be finished, in seconds of tenant time (the browser's timeout too).
@@ -665,122 +670,6 @@ pub fn script_json(value: &serde_json::Value) -> String {
     out
 }
 
-/// The `authData` byte string of a CBOR attestation object (`{"fmt", "attStmt", "authData"}`).
-fn auth_data(attestation_object: &[u8]) -> Option<&[u8]> {
-    let (major, entries, mut pos) = cbor_head(attestation_object, 0)?;
-    if major != 5 {
-        return None;
-    }
-    for _ in 0..entries {
-        let (key_major, key_len, key_head) = cbor_head(attestation_object, pos)?;
-        let key_end = pos
-            .checked_add(key_head)?
-            .checked_add(usize::try_from(key_len).ok()?)?;
-        let key = (key_major == 3)
-            .then(|| attestation_object.get(pos + key_head..key_end))
-            .flatten();
-        let value_start = if key_major == 3 {
-            key_end
-        } else {
-            cbor_skip(attestation_object, pos, 0)?
-        };
-        if key == Some(b"authData".as_slice()) {
-            let (major, len, head) = cbor_head(attestation_object, value_start)?;
-            if major != 2 {
-                return None;
-            }
-            let start = value_start.checked_add(head)?;
-            return attestation_object.get(start..start.checked_add(usize::try_from(len).ok()?)?);
-        }
-        pos = cbor_skip(attestation_object, value_start, 0)?;
-    }
-    None
-}
-
-/// What the attested credential data of `authData` holds.
-#[derive(Debug, PartialEq, Eq)]
-struct AttestedCredential {
-    aaguid: [u8; 16],
-    credential_id: Vec<u8>,
-    cose_key: Vec<u8>,
-}
-
-/// Parses `authData`: rpIdHash (32), flags (1), signCount (4), then (flag AT) AAGUID (16), credential id
-/// length (2, big endian), credential id, COSE public key (one CBOR item).
-fn attested_credential_data(auth_data: &[u8]) -> Option<AttestedCredential> {
-    const AT: u8 = 0x40;
-    let flags = *auth_data.get(32)?;
-    if flags & AT == 0 {
-        return None;
-    }
-    let aaguid: [u8; 16] = auth_data.get(37..53)?.try_into().ok()?;
-    let len = usize::from(u16::from_be_bytes(auth_data.get(53..55)?.try_into().ok()?));
-    let credential_id = auth_data.get(55..55 + len)?.to_vec();
-    let key_start = 55 + len;
-    let key_end = cbor_skip(auth_data, key_start, 0)?;
-    Some(AttestedCredential {
-        aaguid,
-        credential_id,
-        cose_key: auth_data.get(key_start..key_end)?.to_vec(),
-    })
-}
-
-/// The head of the CBOR item at `pos`: (major type, argument, head length). Indefinite lengths are refused.
-fn cbor_head(data: &[u8], pos: usize) -> Option<(u8, u64, usize)> {
-    let first = *data.get(pos)?;
-    let major = first >> 5;
-    let info = first & 0x1f;
-    let (arg, extra) = match info {
-        0..=23 => (u64::from(info), 0),
-        24 => (u64::from(*data.get(pos + 1)?), 1),
-        25 => (
-            u64::from(u16::from_be_bytes(
-                data.get(pos + 1..pos + 3)?.try_into().ok()?,
-            )),
-            2,
-        ),
-        26 => (
-            u64::from(u32::from_be_bytes(
-                data.get(pos + 1..pos + 5)?.try_into().ok()?,
-            )),
-            4,
-        ),
-        27 => (
-            u64::from_be_bytes(data.get(pos + 1..pos + 9)?.try_into().ok()?),
-            8,
-        ),
-        _ => return None,
-    };
-    Some((major, arg, 1 + extra))
-}
-
-/// The position just after the CBOR item at `pos`.
-fn cbor_skip(data: &[u8], pos: usize, depth: u8) -> Option<usize> {
-    if depth > 16 {
-        return None;
-    }
-    let (major, arg, head) = cbor_head(data, pos)?;
-    let mut next = pos.checked_add(head)?;
-    match major {
-        0 | 1 | 7 => {}
-        2 | 3 => {
-            next = next.checked_add(usize::try_from(arg).ok()?)?;
-            if next > data.len() {
-                return None;
-            }
-        }
-        4 | 5 => {
-            let items = if major == 5 { arg.checked_mul(2)? } else { arg };
-            for _ in 0..items {
-                next = cbor_skip(data, next, depth + 1)?;
-            }
-        }
-        6 => next = cbor_skip(data, next, depth + 1)?,
-        _ => return None,
-    }
-    Some(next)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -934,50 +823,6 @@ mod tests {
         assert!(html.contains(r#"name="ceremony" value="abc""#));
     }
 
-    /// Builds an authData with attested credential data: flags AT|UP, AAGUID, id, and an EC2 COSE key.
-    fn sample_auth_data(aaguid: [u8; 16], id: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let mut cose = vec![0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20];
-        cose.extend([7u8; 32]);
-        cose.extend([0x22, 0x58, 0x20]);
-        cose.extend([9u8; 32]);
-        let mut data = vec![0u8; 32];
-        data.push(0x41);
-        data.extend([0, 0, 0, 5]);
-        data.extend(aaguid);
-        data.extend(u16::try_from(id.len()).expect("short id").to_be_bytes());
-        data.extend(id);
-        data.extend(&cose);
-        (data, cose)
-    }
-
-    #[test]
-    fn attestation_objects_yield_aaguid_id_and_cose_key() {
-        let aaguid = [1u8, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8];
-        let (auth, cose) = sample_auth_data(aaguid, b"credential-id");
-        // {"fmt": "none", "attStmt": {}, "authData": h'...'}
-        let mut att = vec![0xa3, 0x63];
-        att.extend(b"fmt");
-        att.extend([0x64]);
-        att.extend(b"none");
-        att.extend([0x67]);
-        att.extend(b"attStmt");
-        att.extend([0xa0, 0x68]);
-        att.extend(b"authData");
-        att.extend([0x59]);
-        att.extend(u16::try_from(auth.len()).expect("short").to_be_bytes());
-        att.extend(&auth);
-        let found = auth_data(&att).expect("authData found");
-        assert_eq!(found, auth.as_slice());
-        let attested = attested_credential_data(found).expect("attested data");
-        assert_eq!(attested.aaguid, aaguid);
-        assert_eq!(attested.credential_id, b"credential-id");
-        assert_eq!(attested.cose_key, cose);
-        assert!(
-            auth_data(&att[..att.len() - 1]).is_none(),
-            "truncated input is refused"
-        );
-    }
-
     #[test]
     fn passkeys_and_security_keys_share_one_stored_shape() {
         // The stored JSON of a Passkey must read back as a SecurityKey (see the module doc).
@@ -994,5 +839,282 @@ mod tests {
         assert_eq!(decode_key_id("AAEC_w=="), Some(vec![0, 1, 2, 255]));
         assert_eq!(decode_key_id("AAEC/w=="), Some(vec![0, 1, 2, 255]));
         assert_eq!(decode_key_id("not base64!"), None);
+    }
+
+    mod with_a_software_authenticator {
+        use super::*;
+        use crate::enroll::commit_enrollment;
+        use crate::store::Ticket;
+        use crate::webauthn::soft::SoftAuthenticator;
+        use crate::world::World;
+        use companion_protocol::auth0::TicketFactor;
+
+        const ORIGIN: &str = "http://localhost:8780";
+
+        fn store_and_user(email: &str) -> (Store, User) {
+            let store = Store::open(&World::demo(), None).expect("store");
+            let user = store
+                .read(|s| s.user_by_email(email).cloned())
+                .expect("demo user");
+            (store, user)
+        }
+
+        fn options(json: &str) -> serde_json::Value {
+            serde_json::from_str(json).expect("options are JSON")
+        }
+
+        /// Registers `key` for `user` and stores it as a method, as the enrollment page does.
+        fn enroll(
+            ceremonies: &Ceremonies,
+            store: &Store,
+            user: &User,
+            key: &SoftAuthenticator,
+            attachment: Attachment,
+            user_verified: bool,
+        ) -> Result<String, WebauthnError> {
+            let ticket = random_alphanumeric(32);
+            let factor = match attachment {
+                Attachment::Platform => TicketFactor::WebauthnPlatform,
+                Attachment::CrossPlatform => TicketFactor::WebauthnRoaming,
+            };
+            store.write(|s| {
+                s.tickets.insert(
+                    ticket.clone(),
+                    Ticket {
+                        ticket_id: ticket.clone(),
+                        user_id: user.user_id.clone(),
+                        factor: Some(factor),
+                        allow_multiple_enrollments: true,
+                        created_at: now().unix_timestamp(),
+                        expires_at: now().unix_timestamp() + 3600,
+                        used_at: None,
+                    },
+                )
+            });
+            let started = ceremonies.start_registration(user, &ticket, attachment, now())?;
+            let answer = key.register(&options(&started.options_script_json), user_verified);
+            let registered = ceremonies.finish_registration(
+                &started.ceremony,
+                &ticket,
+                &user.user_id,
+                &answer,
+                now(),
+            )?;
+            Ok(store
+                .write(|s| commit_enrollment(s, &ticket, attachment, registered, None, now()))
+                .expect("enrollment commits"))
+        }
+
+        fn stored_counter(store: &Store, user_id: &str, method_id: &str) -> u64 {
+            store.read(|s| {
+                let method = s
+                    .user(user_id)
+                    .and_then(|u| u.methods.iter().find(|m| m.method.id == method_id))
+                    .expect("method");
+                match &method.secret {
+                    Some(MethodSecret::Webauthn { credential }) => {
+                        credential["cred"]["counter"].as_u64().expect("counter")
+                    }
+                    other => panic!("not a WebAuthn secret: {other:?}"),
+                }
+            })
+        }
+
+        #[test]
+        fn registration_yields_auth0_fields_from_the_attestation() {
+            let (_, bob) = store_and_user("bob@example.com");
+            let ceremonies = Ceremonies::new(ORIGIN);
+            let key = SoftAuthenticator::new(ORIGIN);
+            let started = ceremonies
+                .start_registration(&bob, "t", Attachment::CrossPlatform, now())
+                .expect("starts");
+            let registered = ceremonies
+                .finish_registration(
+                    &started.ceremony,
+                    "t",
+                    &bob.user_id,
+                    &key.register(&options(&started.options_script_json), false),
+                    now(),
+                )
+                .expect("a presence-only key registers as a security key");
+            assert_eq!(
+                registered.key_id,
+                URL_SAFE_NO_PAD.encode(&key.credential_id)
+            );
+            assert!(!registered.key_id.contains('='), "no padding");
+            assert_eq!(
+                registered.aaguid.as_deref(),
+                Some("07070707-0707-0707-0707-070707070707")
+            );
+            let cose = STANDARD.decode(&registered.public_key).expect("base64");
+            assert_eq!(cose.first(), Some(&0xa4), "the COSE key map");
+            assert_eq!(registered.transports, Some(vec!["usb".to_owned()]));
+        }
+
+        #[test]
+        fn a_presence_only_key_passes_mfa_and_updates_counter_and_last_auth_at() {
+            let (store, bob) = store_and_user("bob@example.com");
+            let ceremonies = Ceremonies::new(ORIGIN);
+            let mut key = SoftAuthenticator::new(ORIGIN);
+            let method_id = enroll(
+                &ceremonies,
+                &store,
+                &bob,
+                &key,
+                Attachment::CrossPlatform,
+                false,
+            )
+            .expect("enrolls");
+            let bob = store.read(|s| s.user(&bob.user_id).cloned()).expect("bob");
+
+            let challenge = ceremonies
+                .start_authentication(&bob, now())
+                .expect("starts")
+                .expect("bob has a usable key");
+            let opts = options(&challenge.options_script_json);
+            assert_eq!(
+                opts["publicKey"]["allowCredentials"][0]["id"],
+                URL_SAFE_NO_PAD.encode(&key.credential_id)
+            );
+            let answer = key.assert(&opts, false);
+            let later = now() + time::Duration::seconds(42);
+            let used = ceremonies
+                .finish_authentication(&store, &bob.user_id, &challenge.ceremony, &answer, later)
+                .expect("the assertion verifies");
+            assert_eq!(used, method_id);
+            assert_eq!(
+                stored_counter(&store, &bob.user_id, &method_id),
+                1,
+                "counter stored"
+            );
+            let last = store.read(|s| {
+                s.user(&bob.user_id)
+                    .and_then(|u| u.methods.iter().find(|m| m.method.id == method_id))
+                    .and_then(|m| m.method.last_auth_at.clone())
+            });
+            assert_eq!(last, Some(auth0_timestamp(later)));
+
+            let replay = ceremonies.finish_authentication(
+                &store,
+                &bob.user_id,
+                &challenge.ceremony,
+                &answer,
+                later,
+            );
+            assert!(
+                matches!(replay, Err(WebauthnError::UnknownCeremony)),
+                "single use: {replay:?}"
+            );
+
+            let challenge = ceremonies
+                .start_authentication(&bob, later)
+                .expect("starts")
+                .expect("challenge");
+            let answer = key.assert(&options(&challenge.options_script_json), false);
+            let (_, alice) = store_and_user("alice@example.com");
+            let other = ceremonies.finish_authentication(
+                &store,
+                &alice.user_id,
+                &challenge.ceremony,
+                &answer,
+                later,
+            );
+            assert!(
+                matches!(other, Err(WebauthnError::Mismatch)),
+                "another user's ceremony: {other:?}"
+            );
+        }
+
+        #[test]
+        fn platform_credentials_require_user_verification() {
+            let (store, alice) = store_and_user("alice@example.com");
+            let ceremonies = Ceremonies::new(ORIGIN);
+            let mut key = SoftAuthenticator::new(ORIGIN);
+            let refused = enroll(
+                &ceremonies,
+                &store,
+                &alice,
+                &key,
+                Attachment::Platform,
+                false,
+            );
+            assert!(
+                matches!(refused, Err(WebauthnError::Rejected(_))),
+                "no UV, no platform enrollment: {refused:?}"
+            );
+            let method_id = enroll(
+                &ceremonies,
+                &store,
+                &alice,
+                &key,
+                Attachment::Platform,
+                true,
+            )
+            .expect("enrolls with UV");
+            let alice = store
+                .read(|s| s.user(&alice.user_id).cloned())
+                .expect("alice");
+
+            let challenge = ceremonies
+                .start_authentication(&alice, now())
+                .expect("starts")
+                .expect("challenge");
+            let answer = key.assert(&options(&challenge.options_script_json), false);
+            let refused = ceremonies.finish_authentication(
+                &store,
+                &alice.user_id,
+                &challenge.ceremony,
+                &answer,
+                now(),
+            );
+            assert!(
+                matches!(refused, Err(WebauthnError::Rejected(_))),
+                "presence alone does not pass a platform credential: {refused:?}"
+            );
+            let challenge = ceremonies
+                .start_authentication(&alice, now())
+                .expect("starts")
+                .expect("challenge");
+            let answer = key.assert(&options(&challenge.options_script_json), true);
+            let used = ceremonies
+                .finish_authentication(&store, &alice.user_id, &challenge.ceremony, &answer, now())
+                .expect("with UV it passes");
+            assert_eq!(used, method_id);
+
+            let again = ceremonies
+                .start_registration(&alice, "t", Attachment::CrossPlatform, now())
+                .expect("starts");
+            let excluded = options(&again.options_script_json)["publicKey"]["excludeCredentials"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                excluded
+                    .iter()
+                    .any(|c| c["id"] == URL_SAFE_NO_PAD.encode(&key.credential_id)),
+                "registered credentials are excluded: {excluded:?}"
+            );
+        }
+
+        #[test]
+        fn another_origin_is_refused() {
+            let (_, bob) = store_and_user("bob@example.com");
+            let ceremonies = Ceremonies::new(ORIGIN);
+            let key = SoftAuthenticator::new("http://localhost:9999");
+            let started = ceremonies
+                .start_registration(&bob, "t", Attachment::CrossPlatform, now())
+                .expect("starts");
+            let refused = ceremonies.finish_registration(
+                &started.ceremony,
+                "t",
+                &bob.user_id,
+                &key.register(&options(&started.options_script_json), false),
+                now(),
+            );
+            assert!(
+                matches!(refused, Err(WebauthnError::Rejected(_))),
+                "the origin check includes the port: {refused:?}"
+            );
+        }
     }
 }
