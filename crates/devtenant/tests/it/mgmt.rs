@@ -765,6 +765,60 @@ async fn answers_401_for_missing_invalid_foreign_and_expired_tokens() {
         "Invalid token"
     );
 
+    // Algorithm confusion: HS256 with the current kid is refused.
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(tenant.state.keys.current_kid());
+    let hs256 = jsonwebtoken::encode(
+        &header,
+        &json!({"iss": tenant.issuer(), "sub": "x@clients", "aud": format!("{}/api/v2/", tenant.base_url()),
+                "iat": now, "exp": now + 3600, "scope": ALL_SCOPES.join(" ")}),
+        &jsonwebtoken::EncodingKey::from_secret(b"guessable"),
+    )
+    .expect("encode");
+    let response = call(&http, &tenant, Method::GET, &path, Some(&hs256), None).await;
+    assert_eq!(
+        error_body(response, StatusCode::UNAUTHORIZED).await.message,
+        "Invalid token"
+    );
+
+    // Another issuer is refused; an `aud` array containing the Management audience is accepted.
+    let now = clock.unix();
+    let claims = |iss: String, aud: Value| {
+        json!({"iss": iss, "sub": "x@clients", "aud": aud, "iat": now, "exp": now + 3600,
+               "scope": ALL_SCOPES.join(" ")})
+    };
+    let mgmt_aud = format!("{}/api/v2/", tenant.base_url());
+    let foreign_iss = tenant
+        .state
+        .keys
+        .sign(
+            "JWT",
+            &claims("https://other.example/".to_owned(), json!(mgmt_aud)),
+        )
+        .expect("sign");
+    let response = call(&http, &tenant, Method::GET, &path, Some(&foreign_iss), None).await;
+    assert_eq!(
+        error_body(response, StatusCode::UNAUTHORIZED).await.message,
+        "Invalid token"
+    );
+    let array_aud = tenant
+        .state
+        .keys
+        .sign(
+            "JWT",
+            &claims(
+                tenant.issuer(),
+                json!([mgmt_aud, format!("{}/userinfo", tenant.base_url())]),
+            ),
+        )
+        .expect("sign");
+    let response = call(&http, &tenant, Method::GET, &path, Some(&array_aud), None).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "aud may be an array containing the audience"
+    );
+
     // Expiry follows the tenant clock.
     let short = mint_for(
         &tenant,
