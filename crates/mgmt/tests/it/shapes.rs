@@ -1,5 +1,5 @@
-//! Tolerant decoding of real recorded Auth0 bodies (go-auth0 recordings, auth0-reference.md §1, §5), replayed by a
-//! double so both list shapes, a missing `total` and Auth0's error bodies are exercised through the client.
+//! Tolerant decoding of real recorded Auth0 bodies (`companion_protocol::fixtures`: go-auth0 recordings and doc
+//! examples, auth0-reference.md §1, §4, §5), replayed by a double so both list shapes, a missing `total` and Auth0's error bodies are exercised through the client.
 
 use std::sync::Arc;
 
@@ -9,20 +9,15 @@ use companion_protocol::auth0::MethodType;
 use crate::doubles::{self, Answer, Seen};
 use crate::harness::config_for;
 
-/// GO-REC `TestUserManager_AuthenticationMethods.yaml`: list with totals.
-const RECORDED_LIST: &str = r#"{"authenticators":[{"id":"email|dev_f0O81fTcftc0kN2v","type":"email","confirmed":true,"name":"Test","email":"chuc****@exam*******","created_at":"2023-03-10T16:25:51.113Z"}],"total":1,"start":0,"limit":50}"#;
-/// The same recording: an empty list omits `total`.
-const RECORDED_EMPTY: &str = r#"{"authenticators":[],"start":0,"limit":50}"#;
-/// The same recording: GET of a phone method, masked, with a linked sms method.
-const RECORDED_PHONE: &str = r#"{"id":"phone|dev_kXVq4drj3Mw6uCF5","type":"phone","confirmed":true,"name":"MyPhone","phone_number":"XXXXXXXXXXX5044","created_at":"2023-03-10T16:25:52.099Z","preferred_authentication_method":"sms","authentication_methods":[{"id":"sms|dev_kXVq4drj3Mw6uCF5","type":"sms"}]}"#;
-/// The same recording: the PATCH response (no `confirmed`).
-const RECORDED_PATCH: &str = r#"{"type":"email","name":"Test2","created_at":"2023-03-10T16:25:51.113Z","email":"chuc****@exam*******","id":"email|dev_f0O81fTcftc0kN2v"}"#;
-/// GO-REC: 404 for an unknown user.
-const RECORDED_404: &str = r#"{"statusCode":404,"error":"Not Found","message":"The user does not exist.","errorCode":"inexistent_user"}"#;
-/// auth0-cli PR #538: 403 for a missing scope.
-const RECORDED_403: &str = r#"{"statusCode":403,"error":"Forbidden","message":"Insufficient scope, expected any of: read:authentication_methods","errorCode":"insufficient_scope"}"#;
-/// GO-REC `TestGuardian/Enrollment/CreateTicket.yaml`.
-const RECORDED_TICKET: &str = r#"{"ticket_id":"jip3H2Q20fiUyQCcMmS0gBAinoBe4rOV","ticket_url":"https://go-auth0-dev.eu.auth0.com.us.auth0.com/mfa/enrollment?ticket=jip3H2Q20fiUyQCcMmS0gBAinoBe4rOV"}"#;
+// Recorded bodies (provenance in `crates/protocol/tests/fixtures/README.md`).
+use companion_protocol::fixtures::{
+    GUARDIAN_TICKET_RESPONSE as RECORDED_TICKET, MGMT_ERROR_INEXISTENT_USER as RECORDED_404,
+    MGMT_ERROR_INSUFFICIENT_SCOPE as RECORDED_403, MGMT_METHOD_CREATE_WEBAUTHN_ROAMING_DOC,
+    MGMT_METHOD_GET_PHONE as RECORDED_PHONE, MGMT_METHOD_PATCH_EMAIL as RECORDED_PATCH,
+    MGMT_METHODS_LIST_BARE_DOC, MGMT_METHODS_LIST_PAGED as RECORDED_LIST,
+    MGMT_METHODS_LIST_PAGED_EMPTY as RECORDED_EMPTY, TOKEN_CLIENT_CREDENTIALS_DOC,
+    TOKEN_CLIENT_CREDENTIALS_RECORDED,
+};
 
 fn method_json(id: &str, kind: &str) -> String {
     format!(
@@ -302,7 +297,7 @@ async fn recorded_error_bodies_are_kept() {
         MgmtError::Forbidden { message, body, .. } => {
             assert_eq!(
                 message,
-                "Insufficient scope, expected any of: read:authentication_methods"
+                "Insufficient scope, expected any of: read:grants"
             );
             assert_eq!(
                 body.as_ref().and_then(|b| b.error_code.as_deref()),
@@ -336,4 +331,57 @@ async fn redirects_are_not_followed() {
         "{error:?}"
     );
     assert_eq!(double.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn documented_bodies_decode() {
+    let double = doubles::start(
+        86400,
+        Arc::new(|seen| {
+            if seen.target.contains("/authentication-methods/") {
+                Answer::json(200, MGMT_METHOD_CREATE_WEBAUTHN_ROAMING_DOC)
+            } else {
+                Answer::json(200, MGMT_METHODS_LIST_BARE_DOC)
+            }
+        }),
+    )
+    .await;
+    let client = client_for(&double, 50).await;
+    let methods = client.list_methods("auth0|x").await.unwrap();
+    assert_eq!(methods.len(), 1);
+    assert_eq!(methods[0].kind, MethodType::Totp);
+    let roaming = client
+        .get_method("auth0|x", "webauthn-roaming|dev_XXXXXXXXXXXXXXXX")
+        .await
+        .unwrap();
+    assert_eq!(roaming.kind, MethodType::WebauthnRoaming);
+    assert_eq!(
+        roaming.key_id.as_deref(),
+        Some("X9FrwMfmzj..."),
+        "camelCase keyId accepted"
+    );
+    assert_eq!(
+        roaming.relying_party_identifier.as_deref(),
+        Some("example-tenant.auth0.com")
+    );
+}
+
+#[tokio::test]
+async fn recorded_and_documented_token_responses_decode() {
+    for body in [
+        TOKEN_CLIENT_CREDENTIALS_RECORDED,
+        TOKEN_CLIENT_CREDENTIALS_DOC,
+    ] {
+        let double = doubles::start_with_token(
+            0,
+            Some(Arc::new(move |_| Answer::json(200, body))),
+            Arc::new(|_| Answer::json(200, "[]")),
+        )
+        .await;
+        let client = client_for(&double, 50).await;
+        let token = client.token_cache().access_token().await.expect(body);
+        assert!(!secrecy::ExposeSecret::expose_secret(token.secret()).is_empty());
+        client.list_methods("auth0|x").await.unwrap();
+        assert_eq!(double.token_hits(), 1, "an 86400 s token is reused");
+    }
 }
