@@ -23,7 +23,7 @@ async fn injected_latency_delays_only_matching_requests() {
     let token = mint(&tenant, &ALL_SCOPES);
     let added = http
         .post(tenant.url("/__dev/faults"))
-        .json(&json!({"path_prefix": "/api/v2/guardian/", "method": "GET", "latency_ms": 400}))
+        .json(&json!({"path_prefix": "/api/v2/guardian/", "method": "GET", "latency_ms": 1500}))
         .send()
         .await
         .expect("add fault");
@@ -49,7 +49,7 @@ async fn injected_latency_delays_only_matching_requests() {
         "latency alone still answers normally"
     );
     assert!(
-        started.elapsed() >= Duration::from_millis(400),
+        started.elapsed() >= Duration::from_millis(1500),
         "delayed by the injected latency, took {:?}",
         started.elapsed()
     );
@@ -82,7 +82,7 @@ async fn injected_latency_delays_only_matching_requests() {
     .await;
     assert_eq!(fast.status(), StatusCode::OK);
     assert!(
-        started.elapsed() < Duration::from_millis(400),
+        started.elapsed() < Duration::from_millis(1500),
         "no delay once cleared"
     );
     let gone = http
