@@ -31,7 +31,7 @@ pub fn document(base: &str) -> Value {
         "userinfo_endpoint": format!("{base}/userinfo"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "end_session_endpoint": format!("{base}/v2/logout"),
+        "end_session_endpoint": format!("{base}/oidc/logout"),
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

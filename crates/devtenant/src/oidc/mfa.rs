@@ -77,8 +77,10 @@ fn render(state: &AppState, tx_id: &str, user: &User, error: Option<&str>) -> St
         r#"<input type="hidden" name="state" value="{}">"#,
         escape(tx_id)
     );
+    let mut offered = false;
     match state.webauthn.start_authentication(user, state.clock.now()) {
         Ok(Some(challenge)) => {
+            offered = true;
             body.push_str("<h2>Security key or this device</h2>");
             body.push_str(&challenge.html(MFA_PATH, &[("state", tx_id)]));
         }
@@ -86,6 +88,7 @@ fn render(state: &AppState, tx_id: &str, user: &User, error: Option<&str>) -> St
         Err(error) => tracing::warn!(%error, "cannot start a WebAuthn MFA challenge"),
     }
     if has_secret(user, |s| matches!(s, MethodSecret::Totp { .. })) {
+        offered = true;
         body.push_str(&format!(
             r#"<h2>Authenticator app</h2>
 <form method="post" action="{MFA_PATH}" id="totp-form">
@@ -97,6 +100,7 @@ fn render(state: &AppState, tx_id: &str, user: &User, error: Option<&str>) -> St
         ));
     }
     if has_secret(user, |s| matches!(s, MethodSecret::RecoveryCode { .. })) {
+        offered = true;
         body.push_str(&format!(
             r#"<h2>Recovery code</h2>
 <form method="post" action="{MFA_PATH}" id="recovery-form">
@@ -106,6 +110,11 @@ fn render(state: &AppState, tx_id: &str, user: &User, error: Option<&str>) -> St
 <button type="submit" class="secondary">Use recovery code</button>
 </form>"#
         ));
+    }
+    if !offered {
+        body.push_str(
+            "<p>None of your methods can be used here. Ask your administrator to reset your multi-factor authentication.</p>",
+        );
     }
     layout("Verify your identity", &body)
 }

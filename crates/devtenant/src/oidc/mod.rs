@@ -295,6 +295,7 @@ pub fn routes() -> Router<AppState> {
         .route("/oauth/revoke", post(token::revoke))
         .route("/userinfo", get(session::userinfo).post(session::userinfo))
         .route("/v2/logout", get(session::logout))
+        .route("/oidc/logout", get(session::oidc_logout))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The browser's SSO session cookie, `GET /userinfo` and `GET /v2/logout`.
+//! The browser's SSO session cookie, `GET /userinfo`, `GET /v2/logout` and `GET /oidc/logout`.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -163,6 +163,76 @@ pub async fn logout(
         return found(return_to, Some(clear_cookie()));
     }
     end_session(&state, &headers);
+    signed_out_page()
+}
+
+/// Query of `GET /oidc/logout` (OpenID Connect RP-initiated logout).
+#[derive(Debug, Deserialize)]
+pub struct OidcLogoutQuery {
+    id_token_hint: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    client_id: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HintClaims {
+    aud: String,
+}
+
+/// `GET /oidc/logout`: ends the SSO session, then redirects to `post_logout_redirect_uri` (with `state`) when it
+/// is an allowed logout URL of the client named by `client_id` or by the `aud` of `id_token_hint`; otherwise
+/// shows a signed-out page. An unknown redirect is refused with an error page.
+pub async fn oidc_logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<OidcLogoutQuery>,
+) -> Response {
+    let hinted = query.id_token_hint.as_deref().and_then(|hint| {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[state.issuer()]);
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["iss", "aud"]);
+        state
+            .keys
+            .verify::<HintClaims>(hint, &validation, state.clock.unix())
+            .ok()
+            .map(|c| c.aud)
+    });
+    let client_id = query.client_id.clone().or(hinted);
+    if let Some(target) = query
+        .post_logout_redirect_uri
+        .as_deref()
+        .filter(|r| !r.is_empty())
+    {
+        let allowed = client_id.as_deref().is_some_and(|id| {
+            state.store.read(|s| {
+                s.client(id)
+                    .is_some_and(|c| c.allowed_logout_urls.iter().any(|u| u == target))
+            })
+        });
+        if !allowed {
+            return PageError::bad_request(
+                "Invalid logout URL",
+                "The \"post_logout_redirect_uri\" parameter is not one of the application's \"Allowed Logout URLs\".",
+            )
+            .into_response();
+        }
+        end_session(&state, &headers);
+        let location = match query.state.as_deref() {
+            Some(client_state) => {
+                super::authorize::redirect_with(target, &[("state", client_state)])
+            }
+            None => target.to_owned(),
+        };
+        return found(&location, Some(clear_cookie()));
+    }
+    end_session(&state, &headers);
+    signed_out_page()
+}
+
+fn signed_out_page() -> Response {
     let mut response = Html(layout(
         "Signed out",
         "<h1>You are signed out</h1><p>You can close this window.</p>",

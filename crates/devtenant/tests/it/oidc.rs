@@ -2,6 +2,9 @@
 //! PKCE through the hosted login and MFA pages, refresh-token rotation, client credentials, revocation,
 //! `/userinfo` and logout, and the failure cases in Auth0's error shapes.
 
+// Helpers here are test code too: a failed request is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use companion_devtenant::TenantOptions;
 use companion_devtenant::world::{ClientSeed, demo};
 use reqwest::StatusCode;
@@ -317,7 +320,7 @@ async fn start_login(
         html.contains(r#"name="username""#) && html.contains(r#"name="password""#),
         "{html}"
     );
-    param(&tenant.url(&login).to_string(), "state").expect("transaction id")
+    param(tenant.url(&login).as_ref(), "state").expect("transaction id")
 }
 
 async fn submit_login(
@@ -1377,4 +1380,113 @@ async fn userinfo_wants_a_user_token_for_its_audience() {
     assert_eq!(status, 200);
     assert_eq!(profile["email"], demo::BOB_EMAIL);
     assert!(profile.get("name").is_none(), "no profile scope: {profile}");
+}
+
+#[tokio::test]
+async fn oidc_logout_redirects_with_state_to_allowed_urls_only() {
+    let (tenant, client) = spawn().await;
+    let pkce = Pkce::new();
+    let callback = bob_login(&tenant, &client, &pkce, &[]).await;
+    let (_, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    let id_token = body["id_token"].as_str().unwrap();
+
+    let mut bad = tenant.url("/oidc/logout");
+    bad.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("post_logout_redirect_uri", "https://evil.example/");
+    let response = client.get(bad).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+
+    let mut good = tenant.url("/oidc/logout");
+    good.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair(
+            "post_logout_redirect_uri",
+            "http://127.0.0.1:53180/signed-out",
+        )
+        .append_pair("state", "bye");
+    let response = client.get(good).send().await.unwrap();
+    assert_eq!(
+        location(&response),
+        "http://127.0.0.1:53180/signed-out?state=bye"
+    );
+    let response = client
+        .get(authorize_url(&tenant, &Pkce::new(), &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    assert_error_redirect(&response, "login_required");
+}
+
+#[tokio::test]
+async fn the_mfa_page_offers_webauthn_for_stored_credentials_and_survives_garbage() {
+    use companion_devtenant::store::MethodSecret;
+    let (tenant, client) = spawn().await;
+    // A stored credential (public data only) on alice's security key, as an enrollment would leave it.
+    let credential = serde_json::json!({"cred": {"cred_id": "AAEC", "cred": {"type_": "ES256", "key": {"EC_EC2": {"curve": "SECP256R1", "x": "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc", "y": "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk"}}}, "counter": 0, "transports": null, "user_verified": false, "backup_eligible": false, "backup_state": false, "registration_policy": "preferred", "extensions": {"cred_protect": "NotRequested", "hmac_create_secret": "NotRequested", "appid": "NotRequested", "cred_props": "Ignored"}, "attestation": {"data": "None", "metadata": "None"}, "attestation_format": "none"}});
+    tenant.state.store.write(|s| {
+        let alice = s.user_mut(demo::ALICE_USER_ID).unwrap();
+        alice.methods[1].secret = Some(MethodSecret::Webauthn { credential });
+    });
+    let tx = alice_to_mfa(&tenant, &client, &Pkce::new(), &[("acr_values", MFA_ACR)]).await;
+    let page = client
+        .get(tenant.url(&format!("/u/mfa?state={tx}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"data-webauthn="get""#),
+        "a WebAuthn button: {page}"
+    );
+    let ceremony = page
+        .split(r#"name="ceremony" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a ceremony id")
+        .to_owned();
+    let response = client
+        .post(tenant.url("/u/mfa"))
+        .form(&[
+            ("state", tx.as_str()),
+            ("ceremony", &ceremony),
+            ("credential", "{\"not\": \"a credential\"}"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        400,
+        "a bad assertion is refused on the page"
+    );
+    assert!(response.text().await.unwrap().contains("error-message"));
+    // The transaction is still usable with another method.
+    let response = client
+        .post(tenant.url("/u/mfa"))
+        .form(&[("state", tx.as_str()), ("code", &totp_now(&tenant))])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&response).starts_with(demo::FIRST_CALLBACK));
+    let response = client
+        .post(tenant.url("/u/mfa"))
+        .form(&[("state", tx.as_str()), ("code", &totp_now(&tenant))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        400,
+        "a finished transaction cannot be replayed"
+    );
 }
