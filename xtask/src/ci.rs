@@ -29,18 +29,31 @@ pub(crate) fn test(inner: bool) -> Result<()> {
     }
     let total = Instant::now();
     let mut timings = Vec::new();
+    let result = pipeline(&mut timings);
+    let verdict = if result.is_ok() {
+        "all checks passed"
+    } else {
+        "stopped at the first failure"
+    };
+    println!(
+        "xtask: {verdict} after {}",
+        format_duration(total.elapsed())
+    );
+    for (name, took) in &timings {
+        println!("xtask:   {name:<7} {}", format_duration(*took));
+    }
+    result
+}
 
+/// Setup, fmt, clippy, then the tests in their session; stops at the first failure.
+fn pipeline(timings: &mut Vec<(&'static str, Duration)>) -> Result<()> {
     let started = Instant::now();
     setup::run().context("installing prerequisites")?;
     timings.push(("setup", started.elapsed()));
 
+    timed_step(timings, "fmt", &mut cargo(&["fmt", "--all", "--check"]))?;
     timed_step(
-        &mut timings,
-        "fmt",
-        &mut cargo(&["fmt", "--all", "--check"]),
-    )?;
-    timed_step(
-        &mut timings,
+        timings,
         "clippy",
         &mut cargo(&[
             "clippy",
@@ -66,16 +79,7 @@ pub(crate) fn test(inner: bool) -> Result<()> {
         .arg(me)
         .args(["test", "--inner"])
         .current_dir(project_root());
-    timed_step(&mut timings, "test", &mut session)?;
-
-    println!(
-        "xtask: all checks passed in {}",
-        format_duration(total.elapsed())
-    );
-    for (name, took) in &timings {
-        println!("xtask:   {name:<7} {}", format_duration(*took));
-    }
-    Ok(())
+    timed_step(timings, "test", &mut session)
 }
 
 /// Inside `dbus-run-session -- xvfb-run`: unlocks a keyring, then runs every test of the workspace.
