@@ -95,6 +95,8 @@ impl TokenSlot {
     }
 
     /// The cached token if it is fresh; otherwise joins the flight in progress, or starts one with `fetch`.
+    /// Inside the refresh slack only the caller that starts the refresh waits for it: while it runs, others keep
+    /// using the still-valid token.
     ///
     /// Every caller waiting on one flight gets that flight's result, success or failure, so N concurrent callers
     /// cause one fetch. If the caller running the fetch is cancelled, a waiting caller takes the fetch over.
@@ -105,10 +107,12 @@ impl TokenSlot {
     {
         let flight = {
             let mut state = self.lock();
-            if let Some(cached) = &state.current
-                && Instant::now() < cached.refresh_at
-            {
-                return Ok(cached.token.clone());
+            if let Some(cached) = &state.current {
+                let now = Instant::now();
+                // Fresh, or inside the slack while another caller already refreshes it: it still works.
+                if now < cached.refresh_at || (now < cached.expires_at && state.flight.is_some()) {
+                    return Ok(cached.token.clone());
+                }
             }
             state
                 .flight
@@ -456,6 +460,40 @@ mod tests {
             assert_eq!(token.generation(), 1);
         }
         assert_eq!(fetches.load(Ordering::SeqCst), 1, "50 callers, one fetch");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inside_the_slack_only_the_refreshing_caller_waits() {
+        let slot = Arc::new(TokenSlot::new(Duration::from_secs(60)));
+        slot.get_with(|| async { ok("old", 3600) }).await.unwrap();
+        tokio::time::advance(Duration::from_secs(3600 - 30)).await;
+        let refresher = {
+            let slot = slot.clone();
+            tokio::spawn(async move {
+                slot.get_with(|| async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    ok("new", 3600)
+                })
+                .await
+            })
+        };
+        tokio::task::yield_now().await;
+        let during = slot
+            .get_with(|| async { panic!("a second refresh must not start") })
+            .await
+            .unwrap();
+        assert_eq!(
+            during.secret().expose_secret(),
+            "old",
+            "served without waiting"
+        );
+        let refreshed = refresher.await.unwrap().unwrap();
+        assert_eq!(refreshed.secret().expose_secret(), "new");
+        let after = slot
+            .get_with(|| async { panic!("the new token is fresh") })
+            .await
+            .unwrap();
+        assert_eq!(after.secret().expose_secret(), "new");
     }
 
     #[tokio::test(start_paused = true)]

@@ -295,10 +295,7 @@ async fn recorded_error_bodies_are_kept() {
     let error = client.list_methods("auth0|x").await.unwrap_err();
     match &error {
         MgmtError::Forbidden { message, body, .. } => {
-            assert_eq!(
-                message,
-                "Insufficient scope, expected any of: read:grants"
-            );
+            assert_eq!(message, "Insufficient scope, expected any of: read:grants");
             assert_eq!(
                 body.as_ref().and_then(|b| b.error_code.as_deref()),
                 Some("insufficient_scope")
