@@ -456,17 +456,25 @@ pub async fn inject(State(state): State<AppState>, request: Request, next: Next)
         };
     }
     let query = request.uri().query().map(str::to_owned);
+    // Injected faults and 429s of the bucket answer before authentication: identify their caller for the log anyway.
+    let mut credentials = axum::http::HeaderMap::new();
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        credentials.insert(header::AUTHORIZATION, value.clone());
+    }
     let (response, caller) = match response {
-        Some(response) => (
-            response,
-            mgmt::auth::authenticate(&state, request.headers()).ok(),
-        ),
+        Some(response) => (response, None),
         None => {
             let response = mgmt::gateway(&state, request, next).await;
             let caller = response.extensions().get::<Caller>().cloned();
             (response, caller)
         }
     };
+    let caller = caller.or_else(|| {
+        let status = response.status();
+        (injected || status == StatusCode::TOO_MANY_REQUESTS)
+            .then(|| mgmt::auth::authenticate(&state, &credentials).ok())
+            .flatten()
+    });
     state.faults.record(MgmtCall {
         method: method.to_string(),
         path,

@@ -1385,6 +1385,12 @@ async fn the_optional_bucket_answers_429_and_refills_on_the_tenant_clock() {
         StatusCode::TOO_MANY_REQUESTS,
         "burst is capped at the bucket size"
     );
+    let calls = tenant.state.faults.mgmt_calls();
+    assert_eq!(
+        calls[2].client_id.as_deref(),
+        Some("test-m2m"),
+        "a 429 still names its client in the log"
+    );
     let statuses: Vec<u16> = tenant
         .state
         .faults
