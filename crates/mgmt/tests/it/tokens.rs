@@ -32,6 +32,33 @@ async fn one_token_serves_many_calls() {
     );
     assert_eq!(client.upstream_calls(), 11);
     assert_eq!(client.metrics().token_fetches, 1);
+    let calls = tenant.running.state.faults.mgmt_calls();
+    assert_eq!(calls.len(), 11, "the tenant saw every call");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.client_id.as_deref() == Some(demo::PROXY_CLIENT_ID) && c.status == 200),
+        "every call carried the M2M token: {calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn debug_output_never_shows_the_token() {
+    let double = doubles::start(3600, Arc::new(|_| Answer::json(200, "[]"))).await;
+    let client = MgmtClient::new(config_for(&double.base)).unwrap();
+    let token = client.token_cache().access_token().await.unwrap();
+    assert_eq!(token.secret().expose_secret(), "token-1");
+    for debug in [
+        format!("{client:?}"),
+        format!("{:?}", client.token_cache()),
+        format!("{token:?}"),
+    ] {
+        assert!(!debug.contains("token-1"), "token leaked: {debug}");
+        assert!(
+            !debug.contains(demo::PROXY_CLIENT_SECRET),
+            "secret leaked: {debug}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
