@@ -245,7 +245,7 @@ pub fn commit_enrollment(
         user_handle: None,
         transports: registered.transports,
         aaguid: registered.aaguid,
-        relying_party_identifier: None,
+        relying_party_identifier: Some(registered.relying_party_identifier),
     };
     let user = state
         .user_mut(&usable.user.user_id)
@@ -631,6 +631,7 @@ mod tests {
             aaguid: Some("01020304-0506-0708-0102-030405060708".to_owned()),
             transports: Some(vec!["usb".to_owned()]),
             credential: serde_json::json!({"cred": {}}),
+            relying_party_identifier: "localhost".to_owned(),
         }
     }
 
@@ -970,6 +971,122 @@ mod tests {
                 .store
                 .read(|s| s.user(&user_id).expect("bob").methods.is_empty()),
             "nothing was enrolled"
+        );
+        tenant.shutdown().await;
+    }
+
+    fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+        let from = text
+            .find(start)
+            .map(|i| i + start.len())
+            .expect("start marker");
+        let len = text[from..].find(end).expect("end marker");
+        &text[from..from + len]
+    }
+
+    /// The whole page flow over HTTP with a software authenticator, including a concurrent double submit.
+    #[tokio::test]
+    async fn a_software_key_enrolls_over_http_once() {
+        use crate::webauthn::soft::SoftAuthenticator;
+
+        let tenant = crate::start(crate::TenantOptions {
+            key_bits: 1024,
+            ..crate::TenantOptions::for_test()
+        })
+        .await
+        .expect("tenant starts");
+        let now = tenant.state.clock.unix();
+        let (id, user_id) = tenant.state.store.write(|s| {
+            let user_id = s
+                .user_by_email("bob@example.com")
+                .expect("bob")
+                .user_id
+                .clone();
+            let id = random_alphanumeric(32);
+            s.tickets.insert(
+                id.clone(),
+                Ticket {
+                    ticket_id: id.clone(),
+                    user_id: user_id.clone(),
+                    factor: Some(TicketFactor::WebauthnRoaming),
+                    allow_multiple_enrollments: true,
+                    created_at: now,
+                    expires_at: now + 5 * DAY,
+                    used_at: None,
+                },
+            );
+            (id, user_id)
+        });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("EnrollTest/1.0")
+            .build()
+            .expect("client");
+        let url = ticket_url(tenant.base_url(), &id);
+        let mut answers = Vec::new();
+        for _ in 0..2 {
+            let html = http
+                .get(&url)
+                .send()
+                .await
+                .expect("GET")
+                .text()
+                .await
+                .expect("body");
+            let options: serde_json::Value =
+                serde_json::from_str(between(&html, "const options = ", ";\n")).expect("options");
+            let ceremony = between(&html, r#"name="ceremony" value=""#, "\"").to_owned();
+            let key = SoftAuthenticator::new(tenant.base_url());
+            answers.push((ceremony, key.register(&options, false), key));
+        }
+        let post = |ceremony: &str, credential: &str| {
+            http.post(tenant.url(ENROLL_PATH))
+                .form(&[
+                    ("ticket", id.as_str()),
+                    ("ceremony", ceremony),
+                    ("kind", "roaming"),
+                    ("credential", credential),
+                ])
+                .send()
+        };
+        let (first, second) = tokio::join!(
+            post(&answers[0].0, &answers[0].1),
+            post(&answers[1].0, &answers[1].1)
+        );
+        let mut statuses = vec![
+            first.expect("POST").status(),
+            second.expect("POST").status(),
+        ];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            vec![StatusCode::OK, StatusCode::GONE],
+            "one submit enrolls, the other finds the ticket used"
+        );
+        let methods = tenant
+            .state
+            .store
+            .read(|s| s.user(&user_id).map(|u| u.methods.clone()))
+            .expect("bob");
+        assert_eq!(methods.len(), 1, "exactly one method: {methods:?}");
+        let method = &methods[0].method;
+        assert_eq!(method.user_agent.as_deref(), Some("EnrollTest/1.0"));
+        assert!(
+            answers.iter().any(|(_, _, key)| method.key_id.as_deref()
+                == Some(
+                    base64::Engine::encode(
+                        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                        &key.credential_id
+                    )
+                    .as_str()
+                )),
+            "the key_id is one of the two keys'"
+        );
+        let again = post(&answers[0].0, &answers[0].1).await.expect("POST");
+        assert_eq!(
+            again.status(),
+            StatusCode::GONE,
+            "a resubmit after success is refused"
         );
         tenant.shutdown().await;
     }

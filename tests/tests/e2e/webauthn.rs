@@ -99,6 +99,10 @@ fn method_with_key(
     );
     ensure!(method.confirmed == Some(true), "confirmed: {method:#?}");
     ensure!(
+        method.relying_party_identifier.as_deref() == Some("localhost"),
+        "bound to RP ID localhost: {method:#?}"
+    );
+    ensure!(
         method.public_key.as_deref().is_some_and(|k| !k.is_empty()),
         "public_key set: {method:#?}"
     );

@@ -35,7 +35,7 @@ use webauthn_rs::prelude::{
 
 mod attestation;
 #[cfg(test)]
-mod soft;
+pub(crate) mod soft;
 
 use crate::clock::auth0_timestamp;
 use crate::pages::escape;
@@ -131,6 +131,8 @@ pub struct RegisteredCredential {
     pub transports: Option<Vec<String>>,
     /// What to store as [`MethodSecret::Webauthn`].
     pub credential: serde_json::Value,
+    /// The RP ID it is bound to (`localhost`), Auth0's `relying_party_identifier`.
+    pub relying_party_identifier: String,
 }
 
 /// A started MFA assertion for one user: render [`Challenge::html`] on the MFA page.
@@ -252,6 +254,7 @@ struct Pending {
 /// Ceremonies in progress, keyed by a single-use id.
 pub struct Ceremonies {
     origin: String,
+    rp_id: String,
     webauthn: Option<Webauthn>,
     pending: Mutex<HashMap<String, Pending>>,
 }
@@ -287,8 +290,13 @@ impl Ceremonies {
                 }
             }
         });
+        let rp_id = Url::parse(base_url)
+            .ok()
+            .and_then(|url| url.domain().map(str::to_owned))
+            .unwrap_or_default();
         Self {
             origin: base_url.trim_end_matches('/').to_owned(),
+            rp_id,
             webauthn,
             pending: Mutex::new(HashMap::new()),
         }
@@ -483,6 +491,7 @@ impl Ceremonies {
             aaguid,
             transports,
             credential,
+            relying_party_identifier: self.rp_id.clone(),
         })
     }
 
@@ -949,6 +958,7 @@ mod tests {
             let cose = STANDARD.decode(&registered.public_key).expect("base64");
             assert_eq!(cose.first(), Some(&0xa4), "the COSE key map");
             assert_eq!(registered.transports, Some(vec!["usb".to_owned()]));
+            assert_eq!(registered.relying_party_identifier, "localhost");
         }
 
         #[test]
