@@ -2,4 +2,6 @@
 
 mod config;
 mod loopback;
+mod signin;
 mod store;
+mod support;

@@ -1,0 +1,335 @@
+//! The whole sign-in against the in-process dev tenant with a scripted browser: PKCE code flow, ID token checks,
+//! refresh rotation, step-up, sign-out with revocation, and a memory-only session when the keyring is unavailable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use companion_client::loopback::LoopbackError;
+use companion_client::oidc::{AuthError, SignInOptions};
+use companion_client::session::Persistence;
+use companion_client::store::{StoreAccount, StoreError, TokenStore};
+use companion_devtenant::world::demo;
+use companion_protocol::claims::{MFA_ACR, MFA_TIME_CLAIM};
+use openidconnect::RefreshToken;
+
+use crate::support::{
+    ScriptedBrowser, User, jwt_payload, listener_and_tenant, memory_session, session, try_refresh,
+};
+
+fn options() -> SignInOptions {
+    SignInOptions {
+        timeout: Duration::from_secs(30),
+        ..SignInOptions::default()
+    }
+}
+
+fn stored(store: &dyn TokenStore, account: &StoreAccount) -> String {
+    store
+        .load(account)
+        .expect("store works")
+        .expect("a refresh token is stored")
+        .secret()
+        .clone()
+}
+
+#[tokio::test]
+async fn bob_signs_in_with_pkce_and_the_refresh_token_is_stored() {
+    let (listener, tenant) = listener_and_tenant().await;
+    let (session, store) = memory_session(&tenant);
+    let mut browser = ScriptedBrowser::new(&tenant, User::Bob, None);
+    let signed_in = session
+        .sign_in_with(listener, &browser.launcher(), &options())
+        .await
+        .expect("sign-in succeeds");
+    assert_eq!(signed_in.identity.sub, demo::BOB_USER_ID);
+    assert_eq!(signed_in.persistence, Persistence::Stored);
+    let finished = browser.next().await;
+    assert_eq!(finished.status, 200, "{}", finished.page);
+    assert!(
+        finished.page.contains("You can close this tab"),
+        "{}",
+        finished.page
+    );
+
+    let url = &finished.authorize_url;
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    assert!(
+        param("code_challenge").is_some_and(|c| c.len() == 43),
+        "an S256 challenge"
+    );
+    assert!(param("state").is_some() && param("nonce").is_some());
+    assert_eq!(param("audience").as_deref(), Some(demo::API_AUDIENCE));
+    assert!(param("scope").is_some_and(|s| s.contains("openid") && s.contains("offline_access")));
+    assert_eq!(param("acr_values"), None, "no step-up on a plain sign-in");
+    assert_eq!(param("max_age"), None);
+
+    let refresh = stored(store.as_ref(), session.account());
+    assert!(
+        !format!("{session:?}").contains(&refresh),
+        "no token in Debug"
+    );
+    let token = session
+        .access_token()
+        .await
+        .expect("access token in memory");
+    let claims = jwt_payload(token.secret());
+    assert_eq!(claims["sub"], demo::BOB_USER_ID);
+    let status = session.status().await.expect("status");
+    assert!(status.signed_in);
+    assert_eq!(status.sub.as_deref(), Some(demo::BOB_USER_ID));
+    let json = serde_json::to_value(&status).expect("status serializes");
+    assert_eq!(json["signed_in"], true);
+    assert_eq!(json["sub"], demo::BOB_USER_ID);
+}
+
+#[tokio::test]
+async fn refresh_rotates_stores_the_new_token_and_reuse_ends_the_session() {
+    let (listener, tenant) = listener_and_tenant().await;
+    let (first, store) = memory_session(&tenant);
+    let mut browser = ScriptedBrowser::new(&tenant, User::Bob, None);
+    first
+        .sign_in_with(listener, &browser.launcher(), &options())
+        .await
+        .expect("sign-in");
+    browser.next().await;
+    let original = stored(store.as_ref(), first.account());
+
+    // A new process: same store, no access token in memory, so it must refresh.
+    let second = session(&tenant, store.clone());
+    let token = second.access_token().await.expect("refresh works");
+    assert_eq!(jwt_payload(token.secret())["sub"], demo::BOB_USER_ID);
+    let rotated = stored(store.as_ref(), second.account());
+    assert_ne!(
+        rotated, original,
+        "rotation: the store holds the new refresh token"
+    );
+    let identity = second.identity().await.expect("identity after refresh");
+    assert_eq!(identity.sub, demo::BOB_USER_ID);
+
+    // Reusing the consumed token is refused, and reuse detection revokes the family.
+    let (status, error) = try_refresh(&tenant, &original).await;
+    // Auth0 (and the dev tenant) answer 403 invalid_grant for a dead refresh token.
+    assert!(
+        (400..500).contains(&status),
+        "a rotated-out token is dead: {status}"
+    );
+    assert_eq!(error.as_deref(), Some("invalid_grant"));
+    let third = session(&tenant, store.clone());
+    let result = third.access_token().await;
+    assert!(matches!(result, Err(AuthError::SignedOut)), "{result:?}");
+    assert!(
+        store.load(third.account()).expect("load").is_none(),
+        "a dead refresh token is deleted from the store"
+    );
+    let status = third.status().await.expect("status works signed out");
+    assert!(!status.signed_in);
+}
+
+#[tokio::test]
+async fn sign_out_revokes_and_deletes_the_entry() {
+    let (listener, tenant) = listener_and_tenant().await;
+    let (session, store) = memory_session(&tenant);
+    let mut browser = ScriptedBrowser::new(&tenant, User::Bob, None);
+    session
+        .sign_in_with(listener, &browser.launcher(), &options())
+        .await
+        .expect("sign-in");
+    browser.next().await;
+    let refresh = stored(store.as_ref(), session.account());
+    assert!(
+        session.sign_out().await.expect("sign-out"),
+        "there was a session"
+    );
+    assert!(
+        store.load(session.account()).expect("load").is_none(),
+        "entry deleted"
+    );
+    let (status, error) = try_refresh(&tenant, &refresh).await;
+    assert!(
+        (400..500).contains(&status),
+        "revoked at the tenant: {status}"
+    );
+    assert_eq!(error.as_deref(), Some("invalid_grant"));
+    assert!(matches!(
+        session.access_token().await,
+        Err(AuthError::SignedOut)
+    ));
+    assert!(
+        !session.sign_out().await.expect("second sign-out"),
+        "nothing left to sign out"
+    );
+}
+
+#[tokio::test]
+async fn step_up_asks_for_mfa_now_and_the_tokens_prove_it() {
+    let (listener, tenant) = listener_and_tenant().await;
+    let (session, _store) = memory_session(&tenant);
+    let mut browser = ScriptedBrowser::new(&tenant, User::Alice, None);
+    let step_up = SignInOptions {
+        step_up: true,
+        ..options()
+    };
+    let signed_in = session
+        .sign_in_with(listener, &browser.launcher(), &step_up)
+        .await
+        .expect("step-up sign-in");
+    assert_eq!(signed_in.identity.sub, demo::ALICE_USER_ID);
+    let finished = browser.next().await;
+    let url = &finished.authorize_url;
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("acr_values").as_deref(), Some(MFA_ACR));
+    assert_eq!(param("max_age").as_deref(), Some("0"));
+    let token = session.access_token().await.expect("access token");
+    let claims = jwt_payload(token.secret());
+    assert!(
+        claims[MFA_TIME_CLAIM].is_u64(),
+        "the access token carries mfa_time: {claims}"
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_state_gets_an_error_page_and_no_exchange() {
+    let (listener, tenant) = listener_and_tenant().await;
+    let (session, store) = memory_session(&tenant);
+    fn tamper(mut url: url::Url) -> url::Url {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "state" {
+                    "forged".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        url
+    }
+    let mut browser = ScriptedBrowser::new(&tenant, User::Bob, Some(tamper));
+    let short = SignInOptions {
+        timeout: Duration::from_secs(3),
+        ..options()
+    };
+    let result = session
+        .sign_in_with(listener, &browser.launcher(), &short)
+        .await;
+    let finished = browser.next().await;
+    assert_eq!(finished.status, 400, "{}", finished.page);
+    assert!(
+        matches!(
+            result,
+            Err(AuthError::Loopback(LoopbackError::TimedOut { .. }))
+        ),
+        "a forged state never completes the sign-in: {result:?}"
+    );
+    assert!(
+        store.load(session.account()).expect("load").is_none(),
+        "no token exchanged"
+    );
+}
+
+/// A store whose keyring is always unavailable, as without a session bus.
+#[derive(Debug)]
+struct NoKeyring;
+
+impl TokenStore for NoKeyring {
+    fn load(&self, _: &StoreAccount) -> Result<Option<RefreshToken>, StoreError> {
+        Err(unavailable())
+    }
+    fn save(&self, _: &StoreAccount, _: &RefreshToken) -> Result<(), StoreError> {
+        Err(unavailable())
+    }
+    fn delete(&self, _: &StoreAccount) -> Result<(), StoreError> {
+        Err(unavailable())
+    }
+    fn kind(&self) -> &'static str {
+        "keyring"
+    }
+}
+
+fn unavailable() -> StoreError {
+    StoreError::KeyringUnavailable {
+        source: "no session bus".into(),
+    }
+}
+
+#[tokio::test]
+async fn without_a_keyring_the_session_lives_in_memory_only() {
+    let (listener, tenant) = listener_and_tenant().await;
+    let session = session(&tenant, Arc::new(NoKeyring));
+    let mut browser = ScriptedBrowser::new(&tenant, User::Bob, None);
+    let signed_in = session
+        .sign_in_with(listener, &browser.launcher(), &options())
+        .await
+        .expect("sign-in works without a keyring");
+    browser.next().await;
+    assert_eq!(signed_in.persistence, Persistence::MemoryOnly);
+    session
+        .refresh()
+        .await
+        .expect("refresh from the in-memory token");
+    let status = session.status().await.expect("status");
+    assert!(status.signed_in);
+    assert_eq!(status.persistence, Some(Persistence::MemoryOnly));
+    assert!(!status.keyring_available);
+    assert!(session.sign_out().await.expect("sign-out"));
+    assert!(matches!(
+        session.access_token().await,
+        Err(AuthError::SignedOut)
+    ));
+}
+
+/// A clock running ahead of the tenant's.
+#[derive(Debug)]
+struct Ahead(Duration);
+
+impl companion_client::clock::Clock for Ahead {
+    fn now(&self) -> std::time::SystemTime {
+        companion_client::clock::SystemClock.now() + self.0
+    }
+}
+
+#[tokio::test]
+async fn a_step_up_whose_auth_time_predates_the_request_is_refused() {
+    let (listener, tenant) = listener_and_tenant().await;
+    let config = crate::support::config(&tenant, None, vec![0]);
+    let session = companion_client::session::Session::new(
+        config,
+        Arc::new(companion_client::store::MemoryStore::new()),
+        Arc::new(Ahead(Duration::from_secs(600))),
+    )
+    .expect("session");
+    let mut browser = ScriptedBrowser::new(&tenant, User::Alice, None);
+    let step_up = SignInOptions {
+        step_up: true,
+        ..options()
+    };
+    let result = session
+        .sign_in_with(listener, &browser.launcher(), &step_up)
+        .await;
+    let finished = browser.next().await;
+    assert!(
+        matches!(&result, Err(AuthError::IdToken { reason }) if reason.contains("auth_time")),
+        "auth_time 10 minutes before the request with max_age=0 must fail: {result:?}"
+    );
+    assert!(
+        finished.page.contains("could not be completed"),
+        "{}",
+        finished.page
+    );
+    assert!(
+        !finished.page.contains("close this tab"),
+        "{}",
+        finished.page
+    );
+}
