@@ -20,6 +20,7 @@ pub(crate) struct Seen {
     /// Path and query exactly as sent (still percent-encoded).
     pub(crate) target: String,
     pub(crate) authorization: Option<String>,
+    pub(crate) user_agent: Option<String>,
     pub(crate) body: String,
 }
 
@@ -149,6 +150,11 @@ async fn other(State(state): State<DoubleState>, request: Request) -> Response {
         authorization: parts
             .headers
             .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        user_agent: parts
+            .headers
+            .get("user-agent")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         body: String::from_utf8_lossy(&body).into_owned(),

@@ -184,6 +184,11 @@ async fn the_token_request_is_a_client_credentials_form() {
     assert_eq!(form.get("audience"), Some(&audience));
     let seen = double.seen();
     assert_eq!(seen[0].authorization.as_deref(), Some("Bearer token-1"));
+    assert_eq!(
+        seen[0].user_agent.as_deref(),
+        Some(concat!("companion-mgmt/", env!("CARGO_PKG_VERSION"))),
+        "the configured user agent is sent"
+    );
 }
 
 #[tokio::test(start_paused = true)]
