@@ -123,7 +123,7 @@ mod tests {
             "a lost key is removable while a second key remains"
         );
         assert!(removable(&methods, &spare));
-        assert!(!removable(&[lost.clone()], &lost));
+        assert!(!removable(std::slice::from_ref(&lost), &lost));
     }
 
     #[test]

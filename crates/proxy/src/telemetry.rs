@@ -26,7 +26,7 @@ where
             tracing_subscriber::fmt()
                 .json()
                 .with_current_span(true)
-                .with_span_list(false)
+                .with_span_list(true)
                 .with_target(true)
                 .with_env_filter(filter)
                 .with_writer(writer)

@@ -1,0 +1,8 @@
+//! Integration tests of companion-proxy: the real dev tenant and the proxy, both on port 0 in this process.
+
+mod auth;
+mod handlers;
+mod harness;
+mod logs;
+mod routes;
+mod upstream;

@@ -1,0 +1,166 @@
+//! Upstream failures and their documented answers: 429 within and beyond the budget, 5xx, timeouts, refused
+//! connections, the token endpoint down, and recovery once the fault clears; single flight of list reads.
+
+use std::time::Duration;
+
+use companion_devtenant::faults::FaultSpec;
+
+use crate::harness::{ALICE, World};
+
+const USERS: &str = "/api/v2/users/";
+
+#[tokio::test]
+async fn rate_limits_within_the_budget_are_waited_out() {
+    let world = World::start().await;
+    world.fault(FaultSpec::status(USERS, 429).times(1).retry_after(1));
+    let answer = world.list(&world.token(ALICE, None)).await;
+    assert_eq!(
+        answer.status, 200,
+        "one short 429 is absorbed: {}",
+        answer.body
+    );
+    assert!(world.state.authenticators.mgmt().rate_limited() >= 1);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limits_beyond_the_budget_answer_503_with_retry_after() {
+    let world = World::start().await;
+    world.fault(FaultSpec::status(USERS, 429).retry_after(30));
+    let token = world.token(ALICE, None);
+    let answer = world.list(&token).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.code(), "upstream_unavailable");
+    assert_eq!(
+        answer.header("retry-after").as_deref(),
+        Some("30"),
+        "Auth0's own wait is passed on"
+    );
+    world.clear_faults();
+    assert_eq!(
+        world.list(&token).await.status,
+        200,
+        "recovers when Auth0 does"
+    );
+    let metrics = world
+        .send(reqwest::Method::GET, "/metrics", None, None)
+        .await;
+    let text = metrics.body.as_str().expect("text").to_owned();
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("companion_proxy_upstream_rate_limited_total ") && !l.ends_with(" 0")
+        ),
+        "429s are counted: {text}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn server_errors_answer_503_and_recover() {
+    let world = World::start().await;
+    world.fault(FaultSpec::status(USERS, 500));
+    let token = world.token(ALICE, Some(0));
+    let answer = world.list(&token).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.code(), "upstream_unavailable");
+    assert_eq!(answer.header("retry-after").as_deref(), Some("5"));
+    assert!(
+        !answer.body.to_string().contains("500"),
+        "5xx bodies are generic: {}",
+        answer.body
+    );
+    let answer = world.delete(&token, "totp%7Cdev_aliceTotp0000001").await;
+    assert_eq!(answer.status, 503);
+    world.clear_faults();
+    assert_eq!(world.list(&token).await.status, 200);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_timeouts_answer_503() {
+    let world = World::start_with(
+        |settings| settings.upstream_timeout = Duration::from_millis(400),
+        true,
+    )
+    .await;
+    world.fault(FaultSpec::latency(USERS, Duration::from_millis(1500)).times(2));
+    let token = world.token(ALICE, None);
+    let answer = world.list(&token).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.code(), "upstream_unavailable");
+    assert!(answer.header("retry-after").is_some());
+    assert_eq!(
+        world.list(&token).await.status,
+        200,
+        "recovers after the slow answers"
+    );
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_answers_503() {
+    let world = World::start().await;
+    let token = world.token(ALICE, None);
+    assert_eq!(world.list(&token).await.status, 200);
+    let other = world.token(ALICE, Some(1));
+    // Stop the tenant: the proxy keeps its keys and token, but every Management call is refused.
+    let stopped = world.stop_tenant().await;
+    let answer = stopped.list(&other).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.code(), "upstream_unavailable");
+    stopped.stop_proxy();
+}
+
+#[tokio::test]
+async fn the_token_endpoint_down_answers_503_then_recovers() {
+    let tenant = companion_devtenant::start(companion_devtenant::TenantOptions::for_test())
+        .await
+        .expect("tenant");
+    tenant
+        .state
+        .faults
+        .add(FaultSpec::status("/oauth/token", 503))
+        .expect("fault");
+    let world = World::start_proxy(tenant, |_| {}, true).await;
+    let token = world.token(ALICE, None);
+    let answer = world.list(&token).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.code(), "upstream_unavailable");
+    assert!(answer.header("retry-after").is_some());
+    assert_eq!(world.mgmt_calls(), 0, "no Management call without a token");
+    let ready = world
+        .send(reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.body["management_token"], false);
+    world.clear_faults();
+    assert_eq!(
+        world.list(&token).await.status,
+        200,
+        "recovers with the token endpoint"
+    );
+    let ready = world
+        .send(reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn identical_concurrent_lists_share_one_upstream_call() {
+    let world = World::start().await;
+    let token = world.token(ALICE, None);
+    // Warm the verified-token cache, then slow the next upstream read so all requests overlap it.
+    assert_eq!(world.list(&token).await.status, 200);
+    let reads_before = world.mgmt_calls_of("GET");
+    world.fault(FaultSpec::latency(USERS, Duration::from_millis(500)).times(1));
+    let statuses = world.concurrent_lists(vec![token.clone(); 100]).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let reads = world.mgmt_calls_of("GET") - reads_before;
+    assert!(
+        reads <= 5,
+        "100 identical lists cost {reads} upstream reads"
+    );
+    assert!(world.state.authenticators.joined_reads() >= 90);
+    world.stop().await;
+}
