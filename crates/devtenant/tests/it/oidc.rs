@@ -1490,3 +1490,107 @@ async fn the_mfa_page_offers_webauthn_for_stored_credentials_and_survives_garbag
         "a finished transaction cannot be replayed"
     );
 }
+
+#[tokio::test]
+async fn refresh_tokens_survive_a_restart_with_a_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_file = dir.path().join("state.json");
+    let options = || TenantOptions {
+        state_file: Some(state_file.clone()),
+        ..TenantOptions::for_test()
+    };
+    let (tenant, client) = spawn_with(options()).await;
+    let pkce = Pkce::new();
+    let callback = bob_login(&tenant, &client, &pkce, &[]).await;
+    let (_, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    let rt = body["refresh_token"].as_str().unwrap().to_owned();
+    tenant.shutdown().await;
+    let text = std::fs::read_to_string(&state_file).unwrap();
+    assert!(
+        !text.contains(&rt),
+        "the state file holds digests, not refresh tokens"
+    );
+
+    let (tenant, client) = spawn_with(options()).await;
+    let (status, body) = refresh(&tenant, &client, &rt).await;
+    assert_eq!(
+        status, 200,
+        "the refresh token works after a restart: {body}"
+    );
+    verify(
+        &tenant,
+        &client,
+        body["access_token"].as_str().unwrap(),
+        API,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn garbage_never_panics_and_gets_a_page_or_an_oauth_error() {
+    let (tenant, client) = spawn().await;
+    for path in [
+        "/u/login",
+        "/u/login?state=nope",
+        "/u/mfa",
+        "/u/mfa?state=nope",
+        "/authorize",
+        "/authorize?client_id=",
+    ] {
+        let response = client.get(tenant.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        assert!(
+            response.text().await.unwrap().contains("<h1>"),
+            "{path} shows a page"
+        );
+    }
+    let response = client
+        .post(tenant.url("/u/login"))
+        .form(&[("username", "x"), ("password", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "no transaction");
+    // A password-only transaction cannot jump to the MFA page.
+    let tx = start_login(&tenant, &client, authorize_url(&tenant, &Pkce::new(), &[])).await;
+    let response = client
+        .post(tenant.url("/u/mfa"))
+        .form(&[("state", tx.as_str()), ("code", "123456")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "MFA before the password");
+
+    let response = client
+        .post(tenant.url("/oauth/token"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(response).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_request")),
+        "{body}"
+    );
+    let response = client
+        .post(tenant.url("/oauth/token"))
+        .json(&serde_json::json!({"grant_type": "refresh_token", "client_id": demo::DESKTOP_CLIENT_ID}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(response).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &Value::from("invalid_request")),
+        "{body}"
+    );
+}
