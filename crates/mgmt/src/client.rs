@@ -336,6 +336,7 @@ impl MgmtClient {
                 }
                 Ok(response) => {
                     let status = response.status();
+                    tracing::debug!(%op, status = status.as_u16(), "management api answered");
                     if status.is_success() {
                         match response.bytes().await {
                             Ok(bytes) => return Ok(bytes.to_vec()),

@@ -28,7 +28,8 @@ const STALE_RETRY: Duration = Duration::from_secs(5);
 /// [`AccessToken::secret`].
 #[derive(Clone)]
 pub struct AccessToken {
-    secret: SecretString,
+    // Shared: every call clones the cached token, and a JWT is about a kilobyte.
+    secret: Arc<SecretString>,
     generation: u64,
 }
 
@@ -151,7 +152,7 @@ impl TokenSlot {
                 let slack = self.slack.min(lifetime / 10);
                 let expires_at = started + lifetime;
                 let token = AccessToken {
-                    secret: fetched.token,
+                    secret: Arc::new(fetched.token),
                     generation: state.generation,
                 };
                 state.current = Some(Cached {
@@ -628,7 +629,7 @@ mod tests {
     #[test]
     fn access_token_debug_is_redacted() {
         let token = AccessToken {
-            secret: SecretString::from("eyJhbGciOi.secret.sig".to_owned()),
+            secret: Arc::new(SecretString::from("eyJhbGciOi.secret.sig".to_owned())),
             generation: 3,
         };
         let debug = format!("{token:?}");
