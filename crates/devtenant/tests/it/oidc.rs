@@ -1594,3 +1594,17 @@ async fn garbage_never_panics_and_gets_a_page_or_an_oauth_error() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn an_old_login_transaction_shows_an_expired_page() {
+    let (tenant, client, clock) = crate::support::spawn_with_manual_clock().await;
+    let tx = start_login(&tenant, &client, authorize_url(&tenant, &Pkce::new(), &[])).await;
+    clock.advance(std::time::Duration::from_secs(31 * 60));
+    let response = submit_login(&tenant, &client, &tx, demo::BOB_EMAIL, demo::PASSWORD).await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        response.headers().get("location").is_none(),
+        "no code for an expired transaction"
+    );
+    assert!(response.text().await.unwrap().contains("expired"));
+}
