@@ -158,3 +158,19 @@ pub async fn submit(State(state): State<AppState>, Form(login): Form<LoginForm>)
         Some(start_session(&state, &user.user_id, now, None)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_debug_output_is_redacted() {
+        let form = LoginForm {
+            state: Some("tx".into()),
+            username: "bob@example.com".into(),
+            password: "hunter2-password".into(),
+        };
+        let debug = format!("{form:?}");
+        assert!(!debug.contains("hunter2-password"), "{debug}");
+    }
+}

@@ -304,6 +304,22 @@ mod tests {
     }
 
     #[test]
+    fn form_debug_output_is_redacted() {
+        let form = MfaForm {
+            state: Some("tx".into()),
+            code: Some("123456".into()),
+            recovery_code: Some("RECOVERYCODE".into()),
+            ceremony: None,
+            credential: None,
+        };
+        let debug = format!("{form:?}");
+        assert!(
+            !debug.contains("123456") && !debug.contains("RECOVERYCODE"),
+            "{debug}"
+        );
+    }
+
+    #[test]
     fn recovery_codes_normalize() {
         assert_eq!(
             normalize_recovery_code(" demo-0alice 0recovery00001 "),

@@ -122,12 +122,25 @@ pub struct BrowserSession {
 }
 
 /// Ephemeral OIDC state: login transactions, authorization codes and browser sessions.
-#[derive(Debug, Default)]
+///
+/// Its `Debug` output shows counts only: transaction ids are bearer secrets of a login in progress.
+#[derive(Default)]
 pub struct OidcState {
     inner: Mutex<Inner>,
 }
 
-#[derive(Debug, Default)]
+impl std::fmt::Debug for OidcState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("OidcState")
+            .field("transactions", &inner.transactions.len())
+            .field("codes", &inner.codes.len())
+            .field("sessions", &inner.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
 struct Inner {
     /// Login transactions by id.
     transactions: HashMap<String, LoginTransaction>,
@@ -301,6 +314,24 @@ pub fn routes() -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_shows_no_ids() {
+        let state = OidcState::default();
+        let session = state.insert_session(
+            BrowserSession {
+                user_id: "auth0|u".into(),
+                auth_time: 0,
+                mfa_time: None,
+                expires_at: 100,
+            },
+            0,
+        );
+        let debug = format!("{state:?}");
+        assert!(!debug.contains(&session), "{debug}");
+        assert!(!debug.contains(&digest(&session)), "{debug}");
+        assert!(debug.contains("sessions: 1"), "{debug}");
+    }
 
     #[test]
     fn secrets_compare_by_value() {

@@ -609,6 +609,38 @@ mod tests {
     }
 
     #[test]
+    fn request_debug_output_is_redacted() {
+        let request = TokenRequest {
+            grant_type: Some("authorization_code".into()),
+            client_id: Some("c".into()),
+            client_secret: Some("the-secret".into()),
+            code: Some("the-code".into()),
+            code_verifier: Some("the-verifier".into()),
+            refresh_token: Some("the-refresh-token".into()),
+            ..TokenRequest::default()
+        };
+        let debug = format!("{request:?}");
+        for secret in [
+            "the-secret",
+            "the-code",
+            "the-verifier",
+            "the-refresh-token",
+        ] {
+            assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+        }
+        let revoke = RevokeRequest {
+            client_id: Some("c".into()),
+            client_secret: Some("the-secret".into()),
+            token: Some("the-refresh-token".into()),
+        };
+        let debug = format!("{revoke:?}");
+        assert!(
+            !debug.contains("the-secret") && !debug.contains("the-refresh-token"),
+            "{debug}"
+        );
+    }
+
+    #[test]
     fn scopes_split_without_duplicates() {
         assert_eq!(
             split_scope(Some(" openid  email openid ")),
