@@ -21,6 +21,10 @@ pub mod routes;
 pub mod service;
 pub mod telemetry;
 
+/// The clock [`AppState::new`] takes, re-exported so embedders and tests (the `passkeys` CLI's) need not depend on
+/// `companion-mgmt`.
+pub use companion_mgmt::{Clock, SystemClock};
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,7 +34,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use companion_mgmt::{Clock, MgmtClient, MgmtConfig, MgmtError};
+use companion_mgmt::{MgmtClient, MgmtConfig, MgmtError};
 use tokio::net::TcpListener;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
