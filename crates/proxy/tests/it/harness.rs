@@ -133,6 +133,18 @@ impl World {
         self.tenant.shutdown().await;
     }
 
+    /// Asks the proxy to stop (graceful: in-flight requests finish), leaving the tenant up.
+    pub(crate) fn stop_proxy_only(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Stops the tenant after [`World::stop_proxy_only`].
+    pub(crate) async fn tenant_shutdown(self) {
+        self.tenant.shutdown().await;
+    }
+
     /// Stops only the tenant; the proxy keeps running against a dead upstream.
     pub(crate) async fn stop_tenant(mut self) -> Orphan {
         let stop = self.stop.take();

@@ -3,6 +3,8 @@
 mod auth;
 mod handlers;
 mod harness;
+mod limits;
+mod login;
 mod logs;
 mod routes;
 mod upstream;
