@@ -1608,3 +1608,97 @@ async fn an_old_login_transaction_shows_an_expired_page() {
     );
     assert!(response.text().await.unwrap().contains("expired"));
 }
+
+#[tokio::test]
+async fn offline_access_needs_an_api_that_allows_it_and_refresh_can_narrow_scope() {
+    let mut options = TenantOptions::for_test();
+    let mut strict = options.world.apis[0].clone();
+    strict.identifier = "https://strict.example/api".to_owned();
+    strict.allow_offline_access = false;
+    options.world.apis.push(strict);
+    let (tenant, client) = spawn_with(options).await;
+
+    let pkce = Pkce::new();
+    let callback = bob_login(
+        &tenant,
+        &client,
+        &pkce,
+        &[("audience", "https://strict.example/api")],
+    )
+    .await;
+    let (status, body) = exchange(
+        &tenant,
+        &client,
+        &param(&callback, "code").unwrap(),
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.get("refresh_token").is_none(),
+        "the API does not allow offline access: {body}"
+    );
+    assert_eq!(
+        body["scope"], "openid profile email",
+        "offline_access was dropped"
+    );
+    verify(
+        &tenant,
+        &client,
+        body["access_token"].as_str().unwrap(),
+        "https://strict.example/api",
+    )
+    .await;
+
+    let pkce = Pkce::new();
+    let response = client
+        .get(authorize_url(&tenant, &pkce, &[]))
+        .send()
+        .await
+        .unwrap();
+    let code = param(&location(&response), "code").unwrap();
+    let (_, body) = exchange(
+        &tenant,
+        &client,
+        &code,
+        &pkce.verifier,
+        demo::FIRST_CALLBACK,
+    )
+    .await;
+    let rt = body["refresh_token"].as_str().unwrap();
+    let (status, narrowed) = json(
+        client
+            .post(tenant.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", demo::DESKTOP_CLIENT_ID),
+                ("refresh_token", rt),
+                ("scope", "openid"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{narrowed}");
+    assert_eq!(narrowed["scope"], "openid");
+    let id = crate::support::peek(narrowed["id_token"].as_str().unwrap());
+    assert!(id.get("email").is_none(), "narrowed to openid: {id}");
+    let (status, widened) = json(
+        client
+            .post(tenant.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", demo::DESKTOP_CLIENT_ID),
+                ("refresh_token", narrowed["refresh_token"].as_str().unwrap()),
+                ("scope", "openid read:everything"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403, "a refresh cannot widen the scope: {widened}");
+    assert_eq!(widened["error"], "invalid_scope");
+}
