@@ -234,12 +234,32 @@ async fn deadline(State(state): State<AppState>, request: Request, next: Next) -
     }
 }
 
+/// Longest client-supplied request id kept; longer or unusual ones are replaced by a generated id.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Drops a client `x-request-id` that is too long or holds characters outside `[A-Za-z0-9._:-]`, so a generated
+/// one takes its place: request ids end up in every log line and must stay short and inert.
+async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
+    let acceptable = request.headers().get(REQUEST_ID_HEADER).map(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID_LEN
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    });
+    if acceptable == Some(false) {
+        request.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(request).await
+}
+
 async fn no_route() -> ApiError {
     ApiError::NoRoute
 }
 
 /// The proxy's routes with every layer, outermost first: sensitive headers (Authorization, Cookie), request id
-/// (set, then propagated), trace span (with `request_id`), metrics, error logging, the request deadline, the
+/// (sanitised, set, then propagated), trace span (with `request_id`), metrics, error logging, the request deadline, the
 /// concurrency limit, the body size limit.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
@@ -277,6 +297,7 @@ pub fn router(state: AppState) -> Router {
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(sanitize_request_id))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,

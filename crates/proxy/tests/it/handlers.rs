@@ -66,6 +66,17 @@ async fn request_ids_are_echoed() {
     )
     .await;
     assert_eq!(headers["x-request-id"], "req-123");
+    let (_, headers, _) = call(
+        offline_state(|_| {}),
+        Request::get("/healthz")
+            .header("x-request-id", "eyJhbGciOiJSUzI1NiJ9 and spaces")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    let id = headers["x-request-id"].to_str().expect("ascii");
+    assert!(!id.contains(' '), "an unusual id is replaced: {id}");
+    assert_eq!(id.len(), 36, "by a generated UUID: {id}");
 }
 
 #[tokio::test]
