@@ -2,6 +2,7 @@
 
 mod config;
 mod loopback;
+mod proxy;
 mod signin;
 mod store;
 mod support;
