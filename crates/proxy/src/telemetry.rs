@@ -25,7 +25,7 @@ where
         LogFormat::Json => Box::new(
             tracing_subscriber::fmt()
                 .json()
-                .with_current_span(true)
+                .with_current_span(false)
                 .with_span_list(true)
                 .with_target(true)
                 .with_env_filter(filter)
