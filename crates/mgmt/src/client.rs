@@ -277,6 +277,32 @@ impl MgmtClient {
         self.call_json(op, Method::POST, url, Some(body)).await
     }
 
+    /// Any other Management API call: `method` on `path` (relative to `/api/v2`, starting with `/`, already
+    /// percent-encoded, query included) with an optional JSON body, under the same token, retry and error rules as
+    /// the typed calls. `op` names the call; build it with [`Operation::Other`], marking POSTs that create
+    /// something as not idempotent. Returns the JSON answer, or `null` for an empty one (204).
+    ///
+    /// # Errors
+    /// [`MgmtError`] as for the typed calls.
+    pub async fn request_json(
+        &self,
+        op: Operation,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, MgmtError> {
+        let url = format!("{}{path}", self.inner.api);
+        let body = body
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|source| MgmtError::Decode { op, source })?;
+        let bytes = self.send(op, method, &url, body).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|source| MgmtError::Decode { op, source })
+    }
+
     fn method_url(
         &self,
         op: Operation,

@@ -22,6 +22,14 @@ pub enum Operation {
     DeleteMethod,
     /// `POST /guardian/enrollments/ticket`.
     CreateEnrollmentTicket,
+    /// Any other call, made through [`MgmtClient::request_json`](crate::MgmtClient::request_json) and named by
+    /// its caller (e.g. `create client`).
+    Other {
+        /// What the call does, for errors, logs and metrics.
+        name: &'static str,
+        /// Whether it may be retried after an ambiguous failure.
+        idempotent: bool,
+    },
 }
 
 impl Operation {
@@ -33,6 +41,7 @@ impl Operation {
             Self::RenameMethod => "rename authentication method",
             Self::DeleteMethod => "delete authentication method",
             Self::CreateEnrollmentTicket => "create enrollment ticket",
+            Self::Other { name, .. } => name,
         }
     }
 
@@ -42,7 +51,11 @@ impl Operation {
     /// it twice leaves the same state: it is retried too. Creating an enrollment ticket is not idempotent (each POST
     /// mints a new single-use ticket), so it is never retried after the request may have reached the server.
     pub fn is_idempotent(self) -> bool {
-        !matches!(self, Self::CreateEnrollmentTicket)
+        match self {
+            Self::CreateEnrollmentTicket => false,
+            Self::Other { idempotent, .. } => idempotent,
+            Self::ListMethods | Self::GetMethod | Self::RenameMethod | Self::DeleteMethod => true,
+        }
     }
 }
 

@@ -28,5 +28,6 @@ pub use error::{
     ConfigError, FailureKind, MgmtError, Operation, TokenFailureReason, TokenRequestError,
 };
 pub use metrics::MetricsSnapshot;
+pub use reqwest::Method;
 pub use retry::RetryPolicy;
 pub use token::{AccessToken, TokenCache};
