@@ -2,13 +2,13 @@
 //! user may make.
 //!
 //! - [`config`]: [`Config`](config::Config) (flags, `COMPANION_*` environment, `--config` TOML) validated into
-//!   [`Settings`](config::Settings).
+//!   [`Settings`].
 //! - [`auth`]: the [`AuthenticatedUser`](auth::AuthenticatedUser) extractor, the JWKS cache and the verified-token
 //!   cache.
 //! - [`service`], [`policy`], [`present`]: the operations, the lockout guard and step-up rules, and the
 //!   presentation of methods (AAGUID providers, user agents, display names).
 //! - [`routes`]: `/v1/me/*`, `/healthz`, `/readyz`, `/metrics`; [`router`] assembles them with the layers.
-//! - [`error`]: the one [`ApiError`](error::ApiError); [`audit`], [`metrics`], [`telemetry`]: observability.
+//! - [`error`]: the one [`ApiError`]; [`audit`], [`metrics`], [`telemetry`]: observability.
 
 pub mod audit;
 pub mod auth;

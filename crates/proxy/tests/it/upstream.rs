@@ -164,3 +164,30 @@ async fn identical_concurrent_lists_share_one_upstream_call() {
     assert!(world.state.authenticators.joined_reads() >= 90);
     world.stop().await;
 }
+
+#[tokio::test]
+async fn a_free_tenant_rate_limit_is_absorbed_within_the_budget() {
+    use companion_devtenant::config::RateLimit;
+    let options = companion_devtenant::TenantOptions {
+        mgmt_rate_limit: Some(RateLimit {
+            count: 2,
+            per: Duration::from_secs(1),
+        }),
+        ..companion_devtenant::TenantOptions::for_test()
+    };
+    let tenant = companion_devtenant::start(options).await.expect("tenant");
+    let world = World::start_proxy(tenant, |_| {}, true).await;
+    let token = world.token(ALICE, None);
+    // Each rename is two Management calls (ownership read, PATCH): six calls against a 2-per-second bucket.
+    for name in ["One", "Two", "Three"] {
+        let answer = world
+            .rename(&token, "totp%7Cdev_aliceTotp0000001", name)
+            .await;
+        assert_eq!(answer.status, 200, "{name}: {}", answer.body);
+    }
+    assert!(
+        world.state.authenticators.mgmt().rate_limited() >= 1,
+        "the tenant's real limiter answered 429 with x-ratelimit-reset at least once"
+    );
+    world.stop().await;
+}
