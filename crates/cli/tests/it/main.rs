@@ -1,0 +1,5 @@
+//! Integration tests of the `passkeys` binary: one binary, modules by feature.
+
+mod config;
+mod flow;
+mod support;

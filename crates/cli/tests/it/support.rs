@@ -1,0 +1,257 @@
+//! Runs the real `passkeys` binary against an in-process dev tenant and proxy, with a "browser" command that
+//! records each URL in a file; the test then plays the browser with an HTTP client.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+use companion_devtenant::world::demo;
+use companion_devtenant::{RunningTenant, TenantOptions};
+use companion_proxy::AppState;
+use companion_proxy::config::Settings;
+
+/// The tenant, the proxy, and a scratch directory for the CLI's environment.
+pub(crate) struct World {
+    pub(crate) tenant: RunningTenant,
+    pub(crate) proxy_url: String,
+    pub(crate) port: u16,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe a port");
+    probe.local_addr().expect("address").port()
+}
+
+impl World {
+    /// Starts a tenant (accepting a free loopback port as callback) and a proxy.
+    pub(crate) async fn start() -> Self {
+        let port = free_port();
+        let mut options = TenantOptions::for_test();
+        options
+            .world
+            .clients
+            .iter_mut()
+            .find(|c| c.client_id == demo::DESKTOP_CLIENT_ID)
+            .expect("desktop client")
+            .callbacks
+            .push(format!("http://127.0.0.1:{port}/callback"));
+        let tenant = companion_devtenant::start(options)
+            .await
+            .expect("tenant starts");
+        let settings = Settings::for_test(
+            tenant.base_url(),
+            demo::PROXY_CLIENT_ID,
+            demo::PROXY_CLIENT_SECRET,
+        )
+        .expect("proxy settings");
+        let state =
+            AppState::new(settings, Arc::new(companion_proxy::SystemClock)).expect("proxy state");
+        state.warm_up().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let proxy_url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(companion_proxy::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        Self {
+            tenant,
+            proxy_url,
+            port,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// Where the browser command writes the URLs it is given, one per line.
+    pub(crate) fn url_file(&self) -> PathBuf {
+        self.dir.path().join("opened-urls")
+    }
+
+    /// The `passkeys` command with this world's environment (and nothing from the caller's `COMPANION_*`).
+    pub(crate) fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_passkeys"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("COMPANION_") {
+                command.env_remove(name);
+            }
+        }
+        let browser = format!(
+            "sh -c 'printf \"%s\\n\" \"$1\" >> \"$0\"' {}",
+            self.url_file().display()
+        );
+        command
+            .args(args)
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("COMPANION_AUTH0_URL", self.tenant.base_url())
+            .env("COMPANION_CLIENT_ID", demo::DESKTOP_CLIENT_ID)
+            .env("COMPANION_AUDIENCE", demo::API_AUDIENCE)
+            .env("COMPANION_PROXY_URL", &self.proxy_url)
+            .env("COMPANION_REDIRECT_PORTS", self.port.to_string())
+            .env("COMPANION_BROWSER", browser)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs `passkeys args` to completion.
+    pub(crate) async fn run(&self, args: &[&str]) -> Output {
+        tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+            .await
+            .expect("passkeys finishes")
+            .expect("passkeys runs")
+    }
+
+    /// Runs `passkeys args` while playing the browser for every URL it opens (sign-ins).
+    pub(crate) async fn run_with_browser(
+        &self,
+        args: &[&str],
+        user: Browse,
+        logins: usize,
+    ) -> Output {
+        let already =
+            std::fs::read_to_string(self.url_file()).map_or(0, |text| text.lines().count());
+        let child = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn passkeys");
+        let output = tokio::spawn(child.wait_with_output());
+        let browser = browser();
+        for index in already..already + logins {
+            let url = next_url(&self.url_file(), index).await;
+            play(&browser, &self.tenant, &url, user).await;
+        }
+        tokio::time::timeout(Duration::from_secs(60), output)
+            .await
+            .expect("passkeys finishes")
+            .expect("join")
+            .expect("passkeys output")
+    }
+}
+
+/// Who the test browser signs in as.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Browse {
+    /// Alice: password, then TOTP when asked.
+    Alice,
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("browser client")
+}
+
+/// Waits until the browser command has written its `index`-th URL (polling the file: it is another process).
+async fn next_url(file: &Path, index: usize) -> String {
+    for _ in 0..600 {
+        if let Ok(text) = std::fs::read_to_string(file)
+            && let Some(line) = text.lines().nth(index)
+        {
+            return line.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("passkeys never opened URL #{index}");
+}
+
+fn totp(tenant: &RunningTenant) -> String {
+    let secret = totp_rs::Secret::Encoded(demo::ALICE_TOTP_SECRET.to_owned())
+        .to_bytes()
+        .expect("base32");
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret);
+    totp.generate(u64::try_from(tenant.state.clock.unix()).expect("positive"))
+}
+
+/// Plays the browser from the authorize URL to the loopback callback.
+async fn play(browser: &reqwest::Client, tenant: &RunningTenant, url: &str, user: Browse) {
+    let Browse::Alice = user;
+    let mut response = browser.get(url).send().await.expect("authorize");
+    for _ in 0..10 {
+        let location = response
+            .headers()
+            .get("location")
+            .unwrap_or_else(|| panic!("a redirect from {}: {}", response.url(), response.status()))
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let absolute = if location.starts_with('/') {
+            url::Url::parse(&format!("{}{location}", tenant.base_url())).expect("url")
+        } else {
+            url::Url::parse(&location).expect("url")
+        };
+        let state = absolute
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        response = match absolute.path() {
+            "/callback" => {
+                let page = browser
+                    .get(absolute)
+                    .send()
+                    .await
+                    .expect("loopback answers");
+                let text = page.text().await.expect("page");
+                assert!(text.contains("You can close this tab"), "{text}");
+                return;
+            }
+            "/u/login" => browser
+                .post(tenant.url("/u/login"))
+                .form(&[
+                    ("state", state.as_str()),
+                    ("username", demo::ALICE_EMAIL),
+                    ("password", demo::PASSWORD),
+                ])
+                .send()
+                .await
+                .expect("login"),
+            "/u/mfa" => browser
+                .post(tenant.url("/u/mfa"))
+                .form(&[("state", state.as_str()), ("code", totp(tenant).as_str())])
+                .send()
+                .await
+                .expect("mfa"),
+            _ => browser.get(absolute).send().await.expect("follow"),
+        };
+    }
+    panic!("too many redirects");
+}
+
+/// Whether a real keyring can be used here; in the project's test harness its absence is a setup failure.
+pub(crate) fn keyring_available(test: &str) -> bool {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        return true;
+    }
+    let in_harness =
+        std::env::var_os("CI").is_some() || std::env::var_os("GNOME_KEYRING_CONTROL").is_some();
+    assert!(
+        !in_harness,
+        "setup failure: no D-Bus session in the test harness; run under `cargo xtask test`"
+    );
+    eprintln!("NOT RUN: {test} needs a D-Bus session with an unlocked keyring (cargo xtask test)");
+    false
+}
+
+/// stdout as text.
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A description of an output for assertion messages.
+pub(crate) fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
