@@ -24,12 +24,16 @@ pub enum Operation {
     CreateEnrollmentTicket,
     /// Any other call, made through [`MgmtClient::request_json`](crate::MgmtClient::request_json) and named by
     /// its caller (e.g. `create client`).
-    Other {
-        /// What the call does, for errors, logs and metrics.
-        name: &'static str,
-        /// Whether it may be retried after an ambiguous failure.
-        idempotent: bool,
-    },
+    Other(&'static OtherOperation),
+}
+
+/// A call made through [`MgmtClient::request_json`](crate::MgmtClient::request_json); declare one `static` per call.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct OtherOperation {
+    /// What the call does, for errors, logs and metrics (e.g. `create client`).
+    pub name: &'static str,
+    /// Whether it may be retried after an ambiguous failure (false for POSTs that create something).
+    pub idempotent: bool,
 }
 
 impl Operation {
@@ -41,7 +45,7 @@ impl Operation {
             Self::RenameMethod => "rename authentication method",
             Self::DeleteMethod => "delete authentication method",
             Self::CreateEnrollmentTicket => "create enrollment ticket",
-            Self::Other { name, .. } => name,
+            Self::Other(other) => other.name,
         }
     }
 
@@ -53,7 +57,7 @@ impl Operation {
     pub fn is_idempotent(self) -> bool {
         match self {
             Self::CreateEnrollmentTicket => false,
-            Self::Other { idempotent, .. } => idempotent,
+            Self::Other(other) => other.idempotent,
             Self::ListMethods | Self::GetMethod | Self::RenameMethod | Self::DeleteMethod => true,
         }
     }

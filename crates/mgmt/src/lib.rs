@@ -25,7 +25,8 @@ pub use client::MgmtClient;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::MgmtConfig;
 pub use error::{
-    ConfigError, FailureKind, MgmtError, Operation, TokenFailureReason, TokenRequestError,
+    ConfigError, FailureKind, MgmtError, Operation, OtherOperation, TokenFailureReason,
+    TokenRequestError,
 };
 pub use metrics::MetricsSnapshot;
 pub use reqwest::Method;
