@@ -199,12 +199,20 @@ impl JwksCache {
                 .is_none_or(|at| elapsed(at, now) >= self.min_refresh);
             (s.keys.get(kid).cloned(), stale, may_fetch, s.attempts)
         });
-        if let Some(key) = &found
-            && (!stale || !may_fetch)
-        {
-            return Ok(key.clone());
-        }
-        if may_fetch {
+        if let Some(key) = &found {
+            if !stale || !may_fetch {
+                return Ok(key.clone());
+            }
+            // Known but stale: one task refreshes, the others keep using the cached key meanwhile.
+            let Ok(_guard) = self.refresh.try_lock() else {
+                return Ok(key.clone());
+            };
+            if self.read(|s| s.attempts) == attempts
+                && let Err(error) = self.fetch().await
+            {
+                tracing::warn!(error = %crate::error::error_chain(&error), "jwks refresh failed; keeping the last good key set");
+            }
+        } else if may_fetch {
             let _guard = self.refresh.lock().await;
             // Someone else fetched while we waited: use their result.
             if self.read(|s| s.attempts) == attempts

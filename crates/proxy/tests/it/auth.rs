@@ -320,3 +320,34 @@ async fn jwks_down_at_start_up_answers_503_then_recovers() {
     assert_eq!(ready.status, 200, "ready: {}", ready.body);
     world.stop().await;
 }
+
+#[tokio::test]
+async fn a_withdrawn_key_is_refused_after_the_periodic_refresh() {
+    let options = companion_devtenant::TenantOptions {
+        key_grace_seconds: 0,
+        ..companion_devtenant::TenantOptions::for_test()
+    };
+    let tenant = companion_devtenant::start(options).await.expect("tenant");
+    let world = World::start_proxy(tenant, |_| {}, true).await;
+    // Signed by the current key but never shown to the proxy before the key is withdrawn.
+    let unseen = world.token(ALICE, None);
+    world
+        .tenant
+        .state
+        .keys
+        .rotate(world.now())
+        .expect("rotation");
+    world.clock.advance(Duration::from_secs(11 * 60));
+    let answer = world.list(&unseen).await;
+    assert_eq!(
+        answer.status, 401,
+        "the refreshed key set no longer has the key: {}",
+        answer.body
+    );
+    assert_eq!(
+        world.list(&world.token(ALICE, None)).await.status,
+        200,
+        "the new key works"
+    );
+    world.stop().await;
+}
