@@ -97,3 +97,46 @@ pub fn launcher_for(browser: Option<&BrowserCommand>) -> Box<dyn BrowserLauncher
         None => Box::new(SystemLauncher),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_gets_the_url_as_last_argument() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("url");
+        // `sh -c SCRIPT OUT URL`: the script sees OUT as `$0` and the appended URL as `$1`.
+        let command = BrowserCommand {
+            program: "sh".to_owned(),
+            args: vec![
+                "-c".to_owned(),
+                "printf '%s' \"$1\" > \"$0\"".to_owned(),
+                out.display().to_string(),
+            ],
+        };
+        let url = Url::parse("http://127.0.0.1:1/authorize?x=1&y=2").unwrap();
+        CommandLauncher::new(command).open(&url).unwrap();
+        // The browser runs detached; wait for it to write.
+        let mut written = String::new();
+        for _ in 0..100 {
+            written = std::fs::read_to_string(&out).unwrap_or_default();
+            if !written.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(written, url.as_str());
+    }
+
+    #[test]
+    fn a_missing_program_is_a_typed_error() {
+        let command = BrowserCommand::parse("/nonexistent/browser --flag").unwrap();
+        let result =
+            CommandLauncher::new(command).open(&Url::parse("https://example.com").unwrap());
+        assert!(
+            matches!(&result, Err(LaunchError::Command { program, .. }) if program == "/nonexistent/browser"),
+            "{result:?}"
+        );
+    }
+}

@@ -226,6 +226,34 @@ impl Default for SignInOptions {
     }
 }
 
+/// Refuses a discovery document that would send codes or tokens over plain HTTP to a non-loopback host.
+fn check_endpoints(metadata: &Metadata) -> Result<(), String> {
+    let mut endpoints: Vec<(&str, &Url)> = vec![
+        (
+            "authorization_endpoint",
+            metadata.authorization_endpoint().url(),
+        ),
+        ("jwks_uri", metadata.jwks_uri().url()),
+    ];
+    if let Some(token) = metadata.token_endpoint() {
+        endpoints.push(("token_endpoint", token.url()));
+    }
+    if let Some(userinfo) = metadata.userinfo_endpoint() {
+        endpoints.push(("userinfo_endpoint", userinfo.url()));
+    }
+    if let Some(revocation) = &metadata.additional_metadata().revocation_endpoint {
+        endpoints.push(("revocation_endpoint", revocation));
+    }
+    for (name, url) in endpoints {
+        let secure = url.scheme() == "https"
+            || (url.scheme() == "http" && crate::config::is_loopback_host(url));
+        if !secure {
+            return Err(format!("{name} {url} is not https"));
+        }
+    }
+    Ok(())
+}
+
 /// The tenant, discovered.
 #[derive(Debug, Clone)]
 pub struct Provider {
@@ -256,6 +284,7 @@ impl Provider {
         let metadata = Metadata::discover_async(issuer, &http)
             .await
             .map_err(|e| discovery_error(error_chain(&e)))?;
+        check_endpoints(&metadata).map_err(discovery_error)?;
         Ok(Self {
             metadata,
             client_id: ClientId::new(config.client_id.clone()),
@@ -503,5 +532,38 @@ impl Provider {
                 reason: format!("the revocation endpoint answered {}", response.status()),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_sets_do_not_show_tokens_in_debug() {
+        let tokens = TokenSet {
+            access_token: AccessToken::new("at-secret-value".into()),
+            expires_at: None,
+            refresh_token: Some(RefreshToken::new("rt-secret-value".into())),
+            identity: None,
+        };
+        let debug = format!("{tokens:?}");
+        assert!(
+            !debug.contains("at-secret-value") && !debug.contains("rt-secret-value"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn errors_keep_no_response_body() {
+        let error = AuthError::TokenRejected {
+            error: "invalid_grant".into(),
+            description: Some("Unknown or invalid refresh token.".into()),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the identity provider refused the token request: invalid_grant (Unknown or invalid refresh token.)"
+        );
+        assert!(error.is_session_ended());
     }
 }

@@ -333,3 +333,33 @@ async fn a_step_up_whose_auth_time_predates_the_request_is_refused() {
         finished.page
     );
 }
+
+#[tokio::test]
+async fn discovery_must_match_the_issuer_and_failures_are_typed() {
+    let (listener, tenant) = listener_and_tenant().await;
+    // Same server, but not the issuer it announces (`http://localhost:<port>/`).
+    let mut config = crate::support::config(&tenant, None, vec![0]);
+    config.auth0_url =
+        url::Url::parse(&format!("http://127.0.0.1:{}", tenant.addr.port())).expect("url");
+    let session = companion_client::session::Session::new(
+        config,
+        Arc::new(companion_client::store::MemoryStore::new()),
+        Arc::new(companion_client::clock::SystemClock),
+    )
+    .expect("session");
+    let opened = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = opened.clone();
+    let launcher = move |_: &url::Url| {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    };
+    let result = session.sign_in_with(listener, &launcher, &options()).await;
+    assert!(
+        matches!(&result, Err(AuthError::Discovery { reason, .. }) if reason.to_lowercase().contains("issuer")),
+        "an issuer mismatch is refused: {result:?}"
+    );
+    assert!(
+        !opened.load(std::sync::atomic::Ordering::SeqCst),
+        "no browser for a bad provider"
+    );
+}
