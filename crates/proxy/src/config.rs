@@ -216,7 +216,7 @@ impl Settings {
             auth0_url: Some(auth0_url.to_owned()),
             mgmt_client_id: Some(client_id.to_owned()),
             mgmt_client_secret: Some(SecretString::from(client_secret)),
-            upstream_timeout: Some("2s".to_owned()),
+            upstream_timeout: Some("5s".to_owned()),
             request_timeout: Some("10s".to_owned()),
             log_format: Some("json".to_owned()),
             ..Config::default()
