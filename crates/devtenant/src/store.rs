@@ -143,6 +143,9 @@ pub struct TenantState {
     pub refresh_tokens: BTreeMap<String, RefreshRecord>,
     /// Revoked refresh-token families.
     pub revoked_families: BTreeSet<String>,
+    /// Configuration objects of the Management API (Actions, bindings, client settings).
+    #[serde(default)]
+    pub mgmt: crate::mgmt::objects::MgmtObjects,
 }
 
 impl TenantState {

@@ -1,5 +1,5 @@
 //! The Management API subset under `/api/v2/`: authentication methods, enrollment tickets, guardian factors and
-//! policies, with M2M bearer tokens, scope checks, `x-ratelimit-*` headers and an optional token-bucket limit.
+//! policies, resource servers, clients, client grants, Actions and trigger bindings ([`apps`], [`actions`]), with M2M bearer tokens, scope checks, `x-ratelimit-*` headers and an optional token-bucket limit.
 //!
 //! Every request under `/api/v2/` passes [`gateway`] (called by [`crate::faults::inject`], which wraps the whole
 //! router): it takes a token from the bucket (429 when an enforced bucket is empty), authenticates the bearer token
@@ -9,9 +9,12 @@
 //! Validation messages follow the z-schema wording Auth0 uses (`Payload validation error: '...'`); the exact text of
 //! each is **[unverified]**, the status codes and `errorCode` values follow the spec and the recordings.
 
+pub mod actions;
+pub mod apps;
 pub mod auth;
 pub mod guardian;
 pub mod methods;
+pub mod objects;
 pub mod ratelimit;
 pub mod tickets;
 
@@ -22,7 +25,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, put};
+use axum::routing::{any, get, patch, post, put};
 use time::OffsetDateTime;
 
 pub use self::auth::Caller;
@@ -137,6 +140,43 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v2/guardian/policies",
             get(guardian::get_policies).put(guardian::set_policies),
+        )
+        .route(
+            "/api/v2/resource-servers",
+            get(apps::list_resource_servers).post(apps::create_resource_server),
+        )
+        .route(
+            "/api/v2/resource-servers/{id}",
+            get(apps::get_resource_server).patch(apps::update_resource_server),
+        )
+        .route(
+            "/api/v2/clients",
+            get(apps::list_clients).post(apps::create_client),
+        )
+        .route(
+            "/api/v2/clients/{id}",
+            get(apps::get_client).patch(apps::update_client),
+        )
+        .route(
+            "/api/v2/client-grants",
+            get(apps::list_grants).post(apps::create_grant),
+        )
+        .route(
+            "/api/v2/client-grants/{id}",
+            patch(apps::update_grant).delete(apps::delete_grant),
+        )
+        .route(
+            "/api/v2/actions/actions",
+            get(actions::list).post(actions::create),
+        )
+        .route(
+            "/api/v2/actions/actions/{id}",
+            get(actions::get_one).patch(actions::update),
+        )
+        .route("/api/v2/actions/actions/{id}/deploy", post(actions::deploy))
+        .route(
+            "/api/v2/actions/triggers/{trigger}/bindings",
+            get(actions::list_bindings).patch(actions::update_bindings),
         )
         .route("/api/v2/{*rest}", any(not_found))
 }
