@@ -179,9 +179,17 @@ impl Session {
             .clone()
             .ok_or(AuthError::MissingRefreshToken)?;
         let mut state = self.state.lock().await;
+        let previous = self.load_refresh(&mut state).await.ok().flatten();
         let persistence = self.save_refresh(&mut state, refresh).await?;
         state.access = Some((tokens.access_token, tokens.expires_at));
         state.identity = Some(identity.clone());
+        drop(state);
+        // The replaced session is no longer reachable: revoke it rather than leave it valid (best effort).
+        if let Some((old, _)) = previous
+            && let Err(error) = provider.revoke(&old).await
+        {
+            tracing::warn!(%error, "could not revoke the replaced refresh token");
+        }
         Ok(SignedIn {
             identity,
             persistence,

@@ -363,3 +363,39 @@ async fn discovery_must_match_the_issuer_and_failures_are_typed() {
         "no browser for a bad provider"
     );
 }
+
+#[tokio::test]
+async fn signing_in_again_revokes_the_replaced_session() {
+    let first = companion_client::loopback::LoopbackListener::bind(&[0])
+        .await
+        .expect("bind");
+    let second = companion_client::loopback::LoopbackListener::bind(&[0])
+        .await
+        .expect("bind");
+    let tenant = crate::support::tenant_for(&[first.port(), second.port()]).await;
+    let (session, store) = memory_session(&tenant);
+    let mut browser = ScriptedBrowser::new(&tenant, User::Bob, None);
+    session
+        .sign_in_with(first, &browser.launcher(), &options())
+        .await
+        .expect("first sign-in");
+    browser.next().await;
+    let old = stored(store.as_ref(), session.account());
+    session
+        .sign_in_with(second, &browser.launcher(), &options())
+        .await
+        .expect("second sign-in");
+    browser.next().await;
+    let new = stored(store.as_ref(), session.account());
+    assert_ne!(old, new, "the new session's token replaced the old one");
+    let (_, error) = try_refresh(&tenant, &old).await;
+    assert_eq!(
+        error.as_deref(),
+        Some("invalid_grant"),
+        "the replaced token was revoked"
+    );
+    session
+        .refresh()
+        .await
+        .expect("the new session still works");
+}
