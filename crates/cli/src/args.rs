@@ -5,8 +5,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Manage the passkeys and other sign-in methods of your account.
 ///
 /// Configuration comes from the built-in defaults, your file ($XDG_CONFIG_HOME/passkey-companion/config.toml),
-/// your organization's managed settings (locked), then COMPANION_* environment variables; `passkeys config` shows
-/// the result. Exit codes: 0 success, 1 failure, 2 usage or configuration error.
+/// your organization's managed settings (/etc/passkey-companion/config.toml; locked: neither your file nor the
+/// environment can change them), then COMPANION_* environment variables (COMPANION_AUTH0_URL, COMPANION_CLIENT_ID,
+/// COMPANION_AUDIENCE, COMPANION_PROXY_URL, COMPANION_REDIRECT_PORTS, COMPANION_BROWSER, ...); `passkeys config`
+/// shows the result and which layer set each key. COMPANION_BROWSER (or `browser`) is a command that receives the
+/// URL as its last argument; without it the system browser opens. The session's refresh token is kept in the
+/// system keyring only.
+///
+/// Exit codes: 0 success, 1 failure (not signed in, refused, not found, cancelled), 2 usage or configuration error.
 #[derive(Debug, Parser)]
 #[command(name = "passkeys", version)]
 pub(crate) struct Cli {
