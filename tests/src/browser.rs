@@ -457,6 +457,20 @@ impl Browser {
             .ok_or_else(|| anyhow!("no authenticator id: {value}"))
     }
 
+    /// Removes a virtual authenticator (unplugs the key).
+    ///
+    /// # Errors
+    /// When WebDriver refuses.
+    pub async fn remove_authenticator(&self, authenticator: &str) -> anyhow::Result<()> {
+        self.command(
+            reqwest::Method::DELETE,
+            &format!("/webauthn/authenticator/{authenticator}"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
     /// The credentials a virtual authenticator holds.
     ///
     /// # Errors

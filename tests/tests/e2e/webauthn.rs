@@ -128,6 +128,85 @@ fn method_with_key(
     Ok(method)
 }
 
+/// Runs the desktop client's sign-in in the browser with `acr_values` multi-factor: the login form as `email`,
+/// then the MFA page's WebAuthn option with whatever virtual authenticator holds the credential; exchanges the
+/// code (PKCE S256) and returns the ID token's claims after checking `state`, `nonce` and `amr: ["mfa"]`.
+async fn sign_in_with_webauthn_mfa(
+    browser: &Browser,
+    tenant: &E2eTenant,
+    email: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let callback = CallbackListener::bind().await?;
+    let redirect_uri = callback.redirect_uri.clone();
+    let pkce = Pkce::new();
+    let (state, nonce) = (random_token(), random_token());
+    let url = authorize_url(
+        tenant.base_url(),
+        &redirect_uri,
+        &pkce,
+        &state,
+        &nonce,
+        Some(MFA_ACR),
+    );
+    browser.goto(&url).await?;
+    let username = browser
+        .wait_for("input[name=username]", PAGE_TIMEOUT)
+        .await?;
+    browser.type_into(&username, email).await?;
+    let password = browser
+        .wait_for("input[name=password]", PAGE_TIMEOUT)
+        .await?;
+    browser.type_into(&password, DEMO_PASSWORD).await?;
+    browser.screenshot("login").await?;
+    let submit = browser
+        .wait_for("button[type=submit]", PAGE_TIMEOUT)
+        .await?;
+    browser.click(&submit).await?;
+
+    let use_key = browser
+        .wait_for("button[data-webauthn=get]", PAGE_TIMEOUT)
+        .await?;
+    browser.screenshot("mfa-challenge").await?;
+    browser.click(&use_key).await?;
+    let params = match callback.wait(PAGE_TIMEOUT).await {
+        Ok(params) => params,
+        Err(error) => {
+            let shot = browser.screenshot("no-callback").await.ok();
+            let url = browser.current_url().await.unwrap_or_default();
+            let text = browser.body_text().await.unwrap_or_default();
+            return Err(error.context(format!(
+                "no callback after the MFA page; on {url} (screenshot {shot:?}):\n{text}"
+            )));
+        }
+    };
+    browser.wait_for("#signed-in", PAGE_TIMEOUT).await?;
+    browser.screenshot("callback").await?;
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    ensure!(
+        param("state").as_deref() == Some(state.as_str()),
+        "state echoed: {params:?}"
+    );
+    let code = param("code").with_context(|| format!("a code in the callback: {params:?}"))?;
+
+    let tokens = exchange_code(tenant.base_url(), &code, &pkce, &redirect_uri).await?;
+    let id_token = tokens["id_token"].as_str().context("an ID token")?;
+    let claims = jwt_claims(id_token)?;
+    ensure!(claims["nonce"] == nonce.as_str(), "nonce echoed: {claims}");
+    ensure!(
+        claims["amr"]
+            .as_array()
+            .is_some_and(|amr| amr.iter().any(|v| v == "mfa")),
+        "amr has mfa after the WebAuthn challenge: {claims}"
+    );
+
+    Ok(claims)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_roaming_ticket_enrolls_a_presence_only_security_key() -> anyhow::Result<()> {
     let _serial = serial().await;
@@ -161,6 +240,37 @@ async fn a_roaming_ticket_enrolls_a_presence_only_security_key() -> anyhow::Resu
     ensure!(
         after.len() == methods.len(),
         "reopening a used ticket enrolls nothing"
+    );
+
+    // A second ticket with the same key: the browser refuses the excluded credential, the page says why and
+    // offers the button again.
+    let second = tenant.create_ticket(&bob, "webauthn-roaming").await?;
+    browser.goto(&second).await?;
+    let button = browser.wait_for("#enroll", PAGE_TIMEOUT).await?;
+    browser.click(&button).await?;
+    browser
+        .wait_for("#error:not([hidden])", PAGE_TIMEOUT)
+        .await?;
+    browser.screenshot("already-registered").await?;
+    let text = browser.body_text().await?;
+    ensure!(
+        text.contains("already registered"),
+        "the page explains the refusal: {text}"
+    );
+    let enabled = browser
+        .execute(
+            "return !document.getElementById('enroll').disabled;",
+            serde_json::json!([]),
+        )
+        .await?;
+    ensure!(enabled == true, "the button is offered again for a retry");
+    ensure!(
+        tenant.methods(&bob).await?.len() == methods.len(),
+        "nothing enrolled"
+    );
+    ensure!(
+        browser.credentials(&key).await?.len() == 1,
+        "the key holds no second credential"
     );
 
     browser.close().await;
@@ -207,9 +317,24 @@ async fn a_platform_ticket_enrolls_this_device_with_user_verification() -> anyho
     );
     reopen_used_ticket(&browser, &ticket_url).await?;
 
+    // The platform credential then passes alice's MFA (with user verification, which it requires). Unplug the
+    // empty security key first: Chromium dispatches get() to every virtual authenticator and fails the request
+    // (NotAllowedError) when one without a matching credential answers, as a person touching the wrong key would.
+    browser.remove_authenticator(&usb).await?;
+    let claims = sign_in_with_webauthn_mfa(&browser, &tenant, "alice@example.com").await?;
+    ensure!(
+        claims["sub"] == alice.as_str(),
+        "ID token for alice: {claims}"
+    );
+    let after = single_credential(&browser, &platform).await?;
+    ensure!(
+        after.sign_count > credential.sign_count,
+        "the platform authenticator signed the assertion: {after:?}"
+    );
+
     browser.close().await;
     tenant.shutdown().await;
-    eprintln!("platform enrollment: {:?}", started.elapsed());
+    eprintln!("platform enrollment + MFA sign-in: {:?}", started.elapsed());
     Ok(())
 }
 
@@ -227,65 +352,8 @@ async fn a_security_key_passes_the_webauthn_mfa_challenge_of_the_code_flow() -> 
     enroll_in_browser(&browser, &ticket_url, "Add a security key").await?;
     let enrolled = single_credential(&browser, &key).await?;
 
-    // The desktop client's sign-in, asking for multi-factor authentication.
-    let callback = CallbackListener::bind().await?;
-    let redirect_uri = callback.redirect_uri.clone();
-    let pkce = Pkce::new();
-    let (state, nonce) = (random_token(), random_token());
-    let url = authorize_url(
-        tenant.base_url(),
-        &redirect_uri,
-        &pkce,
-        &state,
-        &nonce,
-        Some(MFA_ACR),
-    );
-    browser.goto(&url).await?;
-    let username = browser
-        .wait_for("input[name=username]", PAGE_TIMEOUT)
-        .await?;
-    browser.type_into(&username, "bob@example.com").await?;
-    let password = browser
-        .wait_for("input[name=password]", PAGE_TIMEOUT)
-        .await?;
-    browser.type_into(&password, DEMO_PASSWORD).await?;
-    browser.screenshot("login").await?;
-    let submit = browser
-        .wait_for("button[type=submit]", PAGE_TIMEOUT)
-        .await?;
-    browser.click(&submit).await?;
-
-    let use_key = browser
-        .wait_for("button[data-webauthn=get]", PAGE_TIMEOUT)
-        .await?;
-    browser.screenshot("mfa-challenge").await?;
-    browser.click(&use_key).await?;
-    let params = callback.wait(PAGE_TIMEOUT).await?;
-    browser.wait_for("#signed-in", PAGE_TIMEOUT).await?;
-    browser.screenshot("callback").await?;
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    ensure!(
-        param("state").as_deref() == Some(state.as_str()),
-        "state echoed: {params:?}"
-    );
-    let code = param("code").with_context(|| format!("a code in the callback: {params:?}"))?;
-
-    let tokens = exchange_code(tenant.base_url(), &code, &pkce, &redirect_uri).await?;
-    let id_token = tokens["id_token"].as_str().context("an ID token")?;
-    let claims = jwt_claims(id_token)?;
+    let claims = sign_in_with_webauthn_mfa(&browser, &tenant, "bob@example.com").await?;
     ensure!(claims["sub"] == bob.as_str(), "ID token for bob: {claims}");
-    ensure!(claims["nonce"] == nonce.as_str(), "nonce echoed: {claims}");
-    ensure!(
-        claims["amr"]
-            .as_array()
-            .is_some_and(|amr| amr.iter().any(|v| v == "mfa")),
-        "amr has mfa after the WebAuthn challenge: {claims}"
-    );
 
     let after = single_credential(&browser, &key).await?;
     ensure!(

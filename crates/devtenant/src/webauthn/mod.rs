@@ -515,9 +515,12 @@ impl Ceremonies {
             return Ok(None);
         }
         let keys: Vec<SecurityKey> = keys.into_iter().map(|(_, key)| key).collect();
-        let (rcr, state) = webauthn
+        let (mut rcr, state) = webauthn
             .start_securitykey_authentication(&keys)
             .map_err(rejected)?;
+        // The security-key API hints "security-key", which steers browsers away from this device's own
+        // authenticator; the user's credentials may be platform ones too, so let the browser choose.
+        rcr.public_key.hints = None;
         let options = serde_json::to_value(&rcr)
             .map_err(|_| WebauthnError::Rejected("options".to_owned()))?;
         let ceremony = self.insert(
