@@ -283,7 +283,8 @@ impl MgmtClient {
     /// something as not idempotent. Returns the JSON answer, or `null` for an empty one (204).
     ///
     /// # Errors
-    /// [`MgmtError`] as for the typed calls.
+    /// [`MgmtError`] as for the typed calls; [`MgmtError::InvalidPath`] (no request sent) when `path` does not start
+    /// with a single `/`.
     pub async fn request_json(
         &self,
         op: Operation,
@@ -291,6 +292,9 @@ impl MgmtClient {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, MgmtError> {
+        if !path.starts_with('/') || path.starts_with("//") {
+            return Err(MgmtError::InvalidPath { op });
+        }
         let url = format!("{}{path}", self.inner.api);
         let body = body
             .map(serde_json::to_vec)

@@ -263,6 +263,13 @@ pub enum MgmtError {
         /// `user` or `method`.
         what: &'static str,
     },
+    /// A raw path given to [`MgmtClient::request_json`](crate::MgmtClient::request_json) does not start with a
+    /// single `/`. No request was sent.
+    #[error("{op}: invalid management api path")]
+    InvalidPath {
+        /// The operation.
+        op: Operation,
+    },
     /// The Management API token could not be obtained.
     #[error("management api token request failed")]
     TokenRequest(#[source] TokenRequestError),
@@ -368,6 +375,7 @@ impl MgmtError {
     pub fn operation(&self) -> Option<Operation> {
         match self {
             Self::InvalidId { op, .. }
+            | Self::InvalidPath { op }
             | Self::Unauthorized { op, .. }
             | Self::Forbidden { op, .. }
             | Self::NotFound { op, .. }

@@ -1,7 +1,7 @@
 //! The typed calls against the dev tenant: list (across pages), get, rename, delete, enrollment tickets.
 
 use companion_devtenant::world::demo;
-use companion_mgmt::{MgmtError, Operation};
+use companion_mgmt::{Method, MgmtError, Operation, OtherOperation};
 use companion_protocol::auth0::{EnrollmentTicketRequest, MethodType, TicketFactor};
 
 use crate::harness::{Tenant, alice_method_ids};
@@ -266,4 +266,74 @@ async fn ticket_for_an_unknown_user_is_not_found() {
         ),
         "{error:?}"
     );
+}
+
+static READ_FACTORS: OtherOperation = OtherOperation {
+    name: "read guardian factors",
+    idempotent: true,
+};
+static DELETE_METHOD_RAW: OtherOperation = OtherOperation {
+    name: "delete method (raw)",
+    idempotent: true,
+};
+
+#[tokio::test]
+async fn raw_requests_share_the_token_and_error_rules() {
+    let tenant = Tenant::start().await;
+    let client = tenant.client();
+    let op = Operation::Other(&READ_FACTORS);
+    // The proxy's M2M client has no `read:guardian_factors`: Auth0's 403 body comes back typed.
+    let error = client
+        .request_json(op, Method::GET, "/guardian/factors", None)
+        .await
+        .unwrap_err();
+    match &error {
+        MgmtError::Forbidden {
+            op: failed, body, ..
+        } => {
+            assert_eq!(*failed, op);
+            assert_eq!(
+                body.as_ref().and_then(|b| b.error_code.as_deref()),
+                Some("insufficient_scope"),
+                "{body:?}"
+            );
+        }
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    assert!(
+        error.to_string().starts_with("read guardian factors: "),
+        "{error}"
+    );
+
+    let op = Operation::Other(&DELETE_METHOD_RAW);
+    let path = "/users/auth0%7C6a11ce000000000000000001/authentication-methods/totp%7Cdev_aliceTotp0000001";
+    let answer = client
+        .request_json(op, Method::DELETE, path, None)
+        .await
+        .expect("raw delete");
+    assert_eq!(answer, serde_json::Value::Null, "a 204 is null");
+    let error = client
+        .get_method(demo::ALICE_USER_ID, "totp|dev_aliceTotp0000001")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, MgmtError::NotFound { .. }), "{error:?}");
+    assert_eq!(client.token_fetches(), 1);
+}
+
+#[tokio::test]
+async fn raw_paths_must_be_absolute() {
+    let tenant = Tenant::start().await;
+    let client = tenant.client();
+    let op = Operation::Other(&READ_FACTORS);
+    for path in ["guardian/factors", "//evil.example/x", ""] {
+        let error = client
+            .request_json(op, Method::GET, path, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, MgmtError::InvalidPath { .. }),
+            "{path:?}: {error:?}"
+        );
+    }
+    assert_eq!(client.upstream_calls(), 0);
 }
