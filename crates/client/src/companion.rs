@@ -77,6 +77,20 @@ pub enum EnrollError {
     Cancelled,
 }
 
+impl EnrollError {
+    /// A stable machine-readable code for UIs: `not_offered`, `timed_out`, `cancelled`, `browser`, or the proxy
+    /// error's [`ProxyError::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotOffered { .. } => "not_offered",
+            Self::Proxy(error) => error.code(),
+            Self::Browser(_) => "browser",
+            Self::TimedOut { .. } => "timed_out",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// The session and the proxy client.
 #[derive(Debug)]
 pub struct Companion {

@@ -148,6 +148,24 @@ impl AuthError {
         }
     }
 
+    /// A stable machine-readable code for UIs to branch on (never parse messages): `signed_out`, `cancelled`,
+    /// `timed_out`, `denied`, `browser`, `keyring`, `no_free_port`, `discovery`, `network` or `sign_in_failed`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SignedOut => "signed_out",
+            Self::TokenRejected { error, .. } if error == "invalid_grant" => "signed_out",
+            Self::Loopback(LoopbackError::Cancelled) => "cancelled",
+            Self::Loopback(LoopbackError::TimedOut { .. }) => "timed_out",
+            Self::Loopback(LoopbackError::Denied { .. }) => "denied",
+            Self::Loopback(LoopbackError::NoFreePort { .. }) => "no_free_port",
+            Self::Browser(_) => "browser",
+            Self::Store(_) => "keyring",
+            Self::Discovery { .. } => "discovery",
+            Self::Http(_) | Self::TokenRequest { .. } | Self::Revoke { .. } => "network",
+            _ => "sign_in_failed",
+        }
+    }
+
     /// Whether this means the refresh token is no longer valid (the user must sign in again).
     pub fn is_session_ended(&self) -> bool {
         matches!(self, Self::SignedOut)

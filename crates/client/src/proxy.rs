@@ -86,6 +86,23 @@ pub enum ProxyError {
     Auth(AuthError),
 }
 
+impl ProxyError {
+    /// A stable machine-readable code for UIs: `step_up_required`, `last_authenticator`, `busy`, `not_found`,
+    /// `signed_out`, `invalid_request`, `network`, or the session's [`AuthError::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::StepUpRequired { .. } => "step_up_required",
+            Self::LastAuthenticator { .. } => "last_authenticator",
+            Self::Busy { .. } => "busy",
+            Self::NotFound { .. } => "not_found",
+            Self::InvalidToken | Self::SignedOut => "signed_out",
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::Upstream { .. } | Self::Transport { .. } | Self::Decode { .. } => "network",
+            Self::Auth(error) => error.code(),
+        }
+    }
+}
+
 impl From<AuthError> for ProxyError {
     fn from(error: AuthError) -> Self {
         if error.is_session_ended() {
@@ -381,6 +398,26 @@ mod tests {
             ),
             ProxyError::Upstream { status: 502, .. }
         ));
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        let step_up = classify(
+            StatusCode::FORBIDDEN,
+            body(ApiErrorCode::StepUpRequired),
+            None,
+            None,
+        );
+        assert_eq!(step_up.code(), "step_up_required");
+        assert_eq!(ProxyError::InvalidToken.code(), "signed_out");
+        assert_eq!(ProxyError::from(AuthError::SignedOut).code(), "signed_out");
+        assert_eq!(
+            ProxyError::from(AuthError::Loopback(
+                crate::loopback::LoopbackError::Cancelled
+            ))
+            .code(),
+            "cancelled"
+        );
     }
 
     #[test]
