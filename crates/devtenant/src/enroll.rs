@@ -71,6 +71,9 @@ pub enum TicketError {
     /// The user already has MFA and the ticket does not allow another enrollment.
     #[error("already enrolled")]
     AlreadyEnrolled,
+    /// The ceremony registered another kind of authenticator than the ticket's factor.
+    #[error("factor mismatch")]
+    FactorMismatch,
     /// This authenticator is already registered.
     #[error("credential already registered")]
     CredentialTaken,
@@ -110,6 +113,11 @@ impl From<TicketError> for PageError {
                 StatusCode::BAD_REQUEST,
                 "Already enrolled",
                 "This account already has multi-factor authentication and this link does not allow adding another method.".to_owned(),
+            ),
+            TicketError::FactorMismatch => (
+                StatusCode::BAD_REQUEST,
+                "Cannot enroll here",
+                "This link enrolls a different kind of authenticator. Open the link again.".to_owned(),
             ),
             TicketError::CredentialTaken => (
                 StatusCode::CONFLICT,
@@ -196,8 +204,9 @@ fn has_mfa(user: &User) -> bool {
     })
 }
 
-/// Stores `registered` as a new method of the ticket's user and marks the ticket used, after re-checking the
-/// ticket, all in the caller's single store transaction. Returns the new method's id.
+/// Stores `registered` as a new method of the ticket's user (type from the ceremony's attachment) and marks the
+/// ticket used, after re-checking the ticket, all in the caller's single store transaction. Returns the new
+/// method's id.
 ///
 /// # Errors
 /// A [`TicketError`] when the ticket became unusable meanwhile (e.g. a concurrent submit used it) or the
@@ -205,12 +214,15 @@ fn has_mfa(user: &User) -> bool {
 pub fn commit_enrollment(
     state: &mut TenantState,
     ticket_id: &str,
-    attachment: Attachment,
     registered: RegisteredCredential,
     user_agent: Option<String>,
     now: OffsetDateTime,
 ) -> Result<String, TicketError> {
     let usable = check_ticket(state, ticket_id, now.unix_timestamp())?;
+    let attachment = registered.attachment;
+    if usable.attachment.is_some_and(|a| a != attachment) {
+        return Err(TicketError::FactorMismatch);
+    }
     let taken = state.users.iter().flat_map(|u| &u.methods).any(|m| {
         m.method.key_id.as_deref() == Some(registered.key_id.as_str())
             && matches!(
@@ -545,9 +557,10 @@ async fn enroll_finish(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(MAX_USER_AGENT).collect::<String>());
+    let attachment = registered.attachment;
     let committed = state
         .store
-        .write(|s| commit_enrollment(s, ticket_id, attachment, registered, user_agent, now));
+        .write(|s| commit_enrollment(s, ticket_id, registered, user_agent, now));
     match committed {
         Ok(method_id) => {
             tracing::info!(%method_id, user_id = %usable.user.user_id, "WebAuthn method enrolled");
@@ -624,8 +637,9 @@ mod tests {
         (state, ticket_id)
     }
 
-    fn fake_credential(key_id: &str) -> RegisteredCredential {
+    fn fake_credential(key_id: &str, attachment: Attachment) -> RegisteredCredential {
         RegisteredCredential {
+            attachment,
             key_id: key_id.to_owned(),
             public_key: "cHVibGlj".to_owned(),
             aaguid: Some("01020304-0506-0708-0102-030405060708".to_owned()),
@@ -697,8 +711,7 @@ mod tests {
         let method_id = commit_enrollment(
             &mut state,
             &id,
-            Attachment::CrossPlatform,
-            fake_credential("a2V5LTE"),
+            fake_credential("a2V5LTE", Attachment::CrossPlatform),
             Some("Test UA".to_owned()),
             at,
         )
@@ -730,12 +743,30 @@ mod tests {
         let again = commit_enrollment(
             &mut state,
             &id,
-            Attachment::CrossPlatform,
-            fake_credential("a2V5LTI"),
+            fake_credential("a2V5LTI", Attachment::CrossPlatform),
             None,
             at,
         );
         assert_eq!(again.err(), Some(TicketError::Used), "single use");
+    }
+
+    #[test]
+    fn a_ceremony_of_another_kind_cannot_use_the_ticket() {
+        let at = time::macros::datetime!(2026-03-01 12:00 UTC);
+        let (mut state, id) = state_with_ticket(
+            Some(TicketFactor::WebauthnRoaming),
+            true,
+            at.unix_timestamp(),
+        );
+        let error = commit_enrollment(
+            &mut state,
+            &id,
+            fake_credential("eA", Attachment::Platform),
+            None,
+            at,
+        );
+        assert_eq!(error.err(), Some(TicketError::FactorMismatch));
+        assert_eq!(state.tickets[&id].used_at, None);
     }
 
     #[test]
@@ -749,8 +780,7 @@ mod tests {
         commit_enrollment(
             &mut state,
             &first,
-            Attachment::Platform,
-            fake_credential("c2FtZQ"),
+            fake_credential("c2FtZQ", Attachment::Platform),
             None,
             at,
         )
@@ -763,8 +793,7 @@ mod tests {
         let error = commit_enrollment(
             &mut state,
             &second,
-            Attachment::Platform,
-            fake_credential("c2FtZQ"),
+            fake_credential("c2FtZQ", Attachment::Platform),
             None,
             at,
         );
@@ -801,8 +830,7 @@ mod tests {
                             commit_enrollment(
                                 s,
                                 &id,
-                                Attachment::CrossPlatform,
-                                fake_credential(&format!("a2V5{i}")),
+                                fake_credential(&format!("a2V5{i}"), Attachment::CrossPlatform),
                                 None,
                                 at,
                             )

@@ -121,6 +121,8 @@ pub struct RegistrationChallenge {
 /// A verified new credential, ready to store as a method.
 #[derive(Debug, Clone)]
 pub struct RegisteredCredential {
+    /// The kind of authenticator the ceremony registered (from its server-side state, not the browser).
+    pub attachment: Attachment,
     /// The credential id, base64url without padding (Auth0's `key_id`).
     pub key_id: String,
     /// The credential's COSE public key, standard base64 (Auth0's `public_key`).
@@ -485,7 +487,12 @@ impl Ceremonies {
                     .collect::<Vec<_>>()
             })
             .filter(|list| !list.is_empty());
+        let attachment = match state {
+            RegistrationState::Platform(_) => Attachment::Platform,
+            RegistrationState::CrossPlatform(_) => Attachment::CrossPlatform,
+        };
         Ok(RegisteredCredential {
+            attachment,
             key_id: URL_SAFE_NO_PAD.encode(&cred_id),
             public_key: STANDARD.encode(attested.cose_key),
             aaguid,
@@ -913,7 +920,7 @@ mod tests {
                 now(),
             )?;
             Ok(store
-                .write(|s| commit_enrollment(s, &ticket, attachment, registered, None, now()))
+                .write(|s| commit_enrollment(s, &ticket, registered, None, now()))
                 .expect("enrollment commits"))
         }
 
