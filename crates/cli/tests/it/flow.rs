@@ -172,3 +172,35 @@ fn assert_not_on_disk(dir: &std::path::Path, secret: &str) {
         }
     }
 }
+
+#[tokio::test]
+async fn without_a_keyring_login_says_so_and_nothing_is_saved() {
+    let world = World::start().await;
+    let nowhere = [(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/companion-test-bus",
+    )];
+    let login = world
+        .run_with_browser_env(&["login"], Browse::Alice, 1, &nowhere)
+        .await;
+    assert_eq!(login.status.code(), Some(0), "{}", describe(&login));
+    let stderr = String::from_utf8_lossy(&login.stderr);
+    assert!(
+        stderr.contains("keyring is unavailable"),
+        "a clear message: {stderr}"
+    );
+
+    let status = world
+        .command(&["status", "--json"])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/companion-test-bus",
+        )
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(status.status.code(), Some(1), "{}", describe(&status));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&status)).expect("status JSON");
+    assert_eq!(json["signed_in"], false, "{json}");
+    assert_eq!(json["keyring_available"], false, "{json}");
+}

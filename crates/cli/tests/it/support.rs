@@ -112,10 +112,22 @@ impl World {
         user: Browse,
         logins: usize,
     ) -> Output {
+        self.run_with_browser_env(args, user, logins, &[]).await
+    }
+
+    /// As [`World::run_with_browser`], with extra environment variables.
+    pub(crate) async fn run_with_browser_env(
+        &self,
+        args: &[&str],
+        user: Browse,
+        logins: usize,
+        env: &[(&str, &str)],
+    ) -> Output {
         let already =
             std::fs::read_to_string(self.url_file()).map_or(0, |text| text.lines().count());
         let child = self
             .command(args)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
