@@ -1118,4 +1118,62 @@ mod tests {
         );
         tenant.shutdown().await;
     }
+
+    /// A ticket without a factor lets the person choose, then runs the chosen registration.
+    #[tokio::test]
+    async fn a_ticket_without_factor_offers_a_choice() {
+        let tenant = crate::start(crate::TenantOptions {
+            key_bits: 1024,
+            ..crate::TenantOptions::for_test()
+        })
+        .await
+        .expect("tenant starts");
+        let now = tenant.state.clock.unix();
+        let id = tenant.state.store.write(|s| {
+            let user_id = s
+                .user_by_email("bob@example.com")
+                .expect("bob")
+                .user_id
+                .clone();
+            let id = random_alphanumeric(32);
+            s.tickets.insert(
+                id.clone(),
+                Ticket {
+                    ticket_id: id.clone(),
+                    user_id,
+                    factor: None,
+                    allow_multiple_enrollments: false,
+                    created_at: now,
+                    expires_at: now + 5 * DAY,
+                    used_at: None,
+                },
+            );
+            id
+        });
+        let http = reqwest::Client::builder().build().expect("client");
+        let url = ticket_url(tenant.base_url(), &id);
+        let choice = http.get(&url).send().await.expect("GET");
+        assert_eq!(choice.status(), StatusCode::OK);
+        let html = choice.text().await.expect("body");
+        assert!(
+            html.contains(r#"id="choose-roaming""#) && html.contains(r#"id="choose-platform""#),
+            "{html}"
+        );
+        assert!(
+            !html.contains("navigator.credentials"),
+            "no ceremony before a choice"
+        );
+        let platform = http
+            .get(format!("{url}&kind=platform"))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("body");
+        assert!(platform.contains("Set up this device"), "{platform}");
+        assert!(platform.contains(r#"name="kind" value="platform""#));
+        assert!(platform.contains(r#""authenticatorAttachment":"platform""#));
+        tenant.shutdown().await;
+    }
 }
