@@ -238,6 +238,7 @@ impl Companion {
                 }
                 () = tokio::time::sleep(interval) => {}
             }
+            let mut retry_after = None;
             match self.list().await {
                 Ok(list) => {
                     if let Some(new) = list
@@ -248,16 +249,15 @@ impl Companion {
                         return Ok(new);
                     }
                 }
-                // A busy proxy is not a reason to give up the wait.
-                Err(ProxyError::Busy { retry_after, .. }) => {
-                    if let Some(wait) = retry_after {
-                        interval = interval.max(wait);
-                    }
-                }
+                // A busy proxy is not a reason to give up the wait, but its Retry-After is honoured.
+                Err(ProxyError::Busy {
+                    retry_after: wait, ..
+                }) => retry_after = wait,
                 Err(error) => return Err(error.into()),
             }
-            interval =
+            let grown =
                 (interval + interval / 2).min(options.max_interval.max(options.first_interval));
+            interval = retry_after.map_or(grown, |wait| grown.max(wait));
         }
     }
 }
