@@ -172,7 +172,7 @@ pub async fn exchange_code(
     Ok(body)
 }
 
-/// The claims of a JWT (payload only; signatures are checked by the tenant's own tests).
+/// The claims of a JWT, unverified (see [`verified_claims`]).
 ///
 /// # Errors
 /// When `jwt` is not a JWT.
@@ -182,6 +182,36 @@ pub fn jwt_claims(jwt: &str) -> anyhow::Result<Value> {
         .decode(payload)
         .context("payload is not base64url")?;
     serde_json::from_slice(&bytes).context("payload is not JSON")
+}
+
+/// Verifies `jwt` (RS256) against the tenant's JWKS at `<base_url>/.well-known/jwks.json`, with issuer
+/// `<base_url>/` and `audience`, and returns its claims.
+///
+/// # Errors
+/// When the JWKS cannot be fetched, no key matches the token's `kid`, or the token does not verify.
+pub async fn verified_claims(base_url: &str, jwt: &str, audience: &str) -> anyhow::Result<Value> {
+    let header = jsonwebtoken::decode_header(jwt).context("a JWT header")?;
+    let kid = header.kid.context("a kid in the JWT header")?;
+    let jwks: Value = crate::http_client()
+        .get(format!("{base_url}/.well-known/jwks.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let key = jwks["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == kid.as_str()))
+        .with_context(|| format!("key {kid} in the JWKS {jwks}"))?;
+    let decoding = jsonwebtoken::DecodingKey::from_rsa_components(
+        key["n"].as_str().unwrap_or_default(),
+        key["e"].as_str().unwrap_or_default(),
+    )?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[format!("{base_url}/")]);
+    validation.set_audience(&[audience]);
+    let data =
+        jsonwebtoken::decode::<Value>(jwt, &decoding, &validation).context("the JWT verifies")?;
+    Ok(data.claims)
 }
 
 /// A random value for `state` / `nonce`.

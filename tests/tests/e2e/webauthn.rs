@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use companion_e2e::browser::{Browser, VirtualAuthenticator, VirtualCredential};
 use companion_e2e::oauth::{
-    CallbackListener, MFA_ACR, Pkce, authorize_url, exchange_code, jwt_claims, random_token,
+    CallbackListener, DESKTOP_CLIENT_ID, MFA_ACR, Pkce, authorize_url, exchange_code, random_token,
+    verified_claims,
 };
 use companion_e2e::serial;
 use companion_e2e::tenant::{DEMO_PASSWORD, E2eTenant};
@@ -195,7 +196,7 @@ async fn sign_in_with_webauthn_mfa(
 
     let tokens = exchange_code(tenant.base_url(), &code, &pkce, &redirect_uri).await?;
     let id_token = tokens["id_token"].as_str().context("an ID token")?;
-    let claims = jwt_claims(id_token)?;
+    let claims = verified_claims(tenant.base_url(), id_token, DESKTOP_CLIENT_ID).await?;
     ensure!(claims["nonce"] == nonce.as_str(), "nonce echoed: {claims}");
     ensure!(
         claims["amr"]
