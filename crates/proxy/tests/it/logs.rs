@@ -2,8 +2,9 @@
 //! secret and no ticket URL appears, every record of a request carries its request id, and each change leaves one
 //! audit record.
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use companion_devtenant::faults::FaultSpec;
 use companion_devtenant::world::demo;
@@ -12,12 +13,21 @@ use companion_proxy::telemetry;
 
 use crate::harness::{ALICE, ALICE_KEY, ALICE_TOTP, BOB, World, enc};
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    /// Where this thread's log lines go, if anywhere.
+    static CAPTURE: RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { RefCell::new(None) };
+}
 
-impl Write for Capture {
+/// Writes a log line into the current thread's capture buffer, or drops it.
+struct Routed;
+
+impl Write for Routed {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture lock").extend_from_slice(buf);
+        CAPTURE.with(|capture| {
+            if let Some(buffer) = capture.borrow().as_ref() {
+                buffer.lock().expect("capture lock").extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
 
@@ -26,23 +36,36 @@ impl Write for Capture {
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Self;
+struct RoutedWriter;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RoutedWriter {
+    type Writer = Routed;
 
     fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
+        Routed
     }
+}
+
+/// Installs the production JSON subscriber as the global default (once per test binary), writing each line to the
+/// emitting thread's capture buffer. A global subscriber, unlike a scoped one, keeps callsite interest stable while
+/// other tests run in parallel; a current-thread runtime keeps all of one test's events on its thread.
+fn capture_this_thread() -> Arc<Mutex<Vec<u8>>> {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(telemetry::subscriber(
+            LogFormat::Json,
+            RoutedWriter,
+            "debug,hyper=info,hyper_util=info,reqwest=info,h2=info,rustls=info",
+        ));
+    });
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    CAPTURE.with(|capture| *capture.borrow_mut() = Some(buffer.clone()));
+    buffer
 }
 
 #[tokio::test]
 async fn logs_of_a_full_run_hold_no_secrets() {
-    let capture = Capture::default();
-    // This test runs on a current-thread runtime, so every task of the run logs through this default.
-    let _guard = tracing::subscriber::set_default(telemetry::subscriber(
-        LogFormat::Json,
-        capture.clone(),
-        "debug,hyper=info,reqwest=info,h2=info,rustls=info",
-    ));
+    let capture = capture_this_thread();
     let world = World::start().await;
     let alice_plain = world.token(ALICE, None);
     let alice_mfa = world.token(ALICE, Some(0));
@@ -103,7 +126,7 @@ async fn logs_of_a_full_run_hold_no_secrets() {
     );
     world.stop().await;
 
-    let logs = String::from_utf8(capture.0.lock().expect("capture").clone()).expect("utf-8 logs");
+    let logs = String::from_utf8(capture.lock().expect("capture").clone()).expect("utf-8 logs");
     assert!(logs.lines().count() > 20, "the run was logged:\n{logs}");
     for token in &tokens {
         assert!(
