@@ -4,4 +4,5 @@ mod support;
 
 mod faults;
 mod mgmt;
+mod mgmt_config;
 mod oidc;
