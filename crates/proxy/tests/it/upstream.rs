@@ -153,7 +153,7 @@ async fn identical_concurrent_lists_share_one_upstream_call() {
     // Warm the verified-token cache, then slow the next upstream read so all requests overlap it.
     assert_eq!(world.list(&token).await.status, 200);
     let reads_before = world.mgmt_calls_of("GET");
-    world.fault(FaultSpec::latency(USERS, Duration::from_millis(500)).times(1));
+    world.fault(FaultSpec::latency(USERS, Duration::from_millis(1500)).times(1));
     let statuses = world.concurrent_lists(vec![token.clone(); 100]).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let reads = world.mgmt_calls_of("GET") - reads_before;
