@@ -275,7 +275,8 @@ fn check_endpoints(metadata: &Metadata) -> Result<(), String> {
 /// The tenant, discovered.
 #[derive(Debug, Clone)]
 pub struct Provider {
-    metadata: Metadata,
+    /// The metadata; its JWKS is replaced when an ID token names a key it lacks (never held across an await).
+    metadata: Arc<std::sync::RwLock<Metadata>>,
     client_id: ClientId,
     audience: String,
     http: reqwest::Client,
@@ -304,7 +305,7 @@ impl Provider {
             .map_err(|e| discovery_error(error_chain(&e)))?;
         check_endpoints(&metadata).map_err(discovery_error)?;
         Ok(Self {
-            metadata,
+            metadata: Arc::new(std::sync::RwLock::new(metadata)),
             client_id: ClientId::new(config.client_id.clone()),
             audience: config.audience.clone(),
             http,
@@ -312,9 +313,86 @@ impl Provider {
         })
     }
 
-    /// The discovered metadata.
-    pub fn metadata(&self) -> &Metadata {
-        &self.metadata
+    /// The discovered metadata (a snapshot).
+    pub fn metadata(&self) -> Metadata {
+        self.read_metadata().clone()
+    }
+
+    fn read_metadata(&self) -> std::sync::RwLockReadGuard<'_, Metadata> {
+        // Readers and writers only clone or replace the value: a poisoned lock still holds a valid one.
+        self.metadata
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Fetches the JWKS again (the tenant may have rotated its signing keys since discovery).
+    async fn refetch_jwks(&self) -> Result<(), AuthError> {
+        let uri = self.read_metadata().jwks_uri().clone();
+        let jwks = openidconnect::core::CoreJsonWebKeySet::fetch_async(&uri, &self.http)
+            .await
+            .map_err(|e| AuthError::IdToken {
+                reason: format!("cannot fetch the signing keys again: {}", error_chain(&e)),
+            })?;
+        let mut metadata = self
+            .metadata
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *metadata = metadata.clone().set_jwks(jwks);
+        Ok(())
+    }
+
+    /// Verifies an ID token (signature, `iss`, `aud`, `exp`, the nonce when given, `auth_time` when `max_age`
+    /// was sent); on failure fetches the JWKS once more and retries, for keys rotated in since discovery.
+    async fn verify_id_token(
+        &self,
+        id_token: &openidconnect::core::CoreIdToken,
+        nonce: Option<&Nonce>,
+        max_age: Option<(SystemTime, Duration)>,
+    ) -> Result<Identity, AuthError> {
+        match self.verify_once(id_token, nonce, max_age) {
+            Ok(identity) => Ok(identity),
+            Err(first) => {
+                if self.refetch_jwks().await.is_err() {
+                    return Err(first);
+                }
+                self.verify_once(id_token, nonce, max_age)
+            }
+        }
+    }
+
+    fn verify_once(
+        &self,
+        id_token: &openidconnect::core::CoreIdToken,
+        nonce: Option<&Nonce>,
+        max_age: Option<(SystemTime, Duration)>,
+    ) -> Result<Identity, AuthError> {
+        let client = self.client();
+        let clock = self.clock.clone();
+        let mut verifier = client
+            .id_token_verifier()
+            .set_time_fn(move || DateTime::<Utc>::from(clock.now()));
+        if let Some((started, max_age)) = max_age {
+            let earliest = DateTime::<Utc>::from(
+                started
+                    .checked_sub(max_age + AUTH_TIME_SKEW)
+                    .unwrap_or(std::time::UNIX_EPOCH),
+            );
+            verifier = verifier.set_auth_time_verifier_fn(move |auth_time| match auth_time {
+                None => Err("auth_time is missing although max_age was sent".to_owned()),
+                Some(at) if at < earliest => {
+                    Err("auth_time is older than max_age allows".to_owned())
+                }
+                Some(_) => Ok(()),
+            });
+        }
+        let claims = match nonce {
+            Some(nonce) => id_token.claims(&verifier, nonce),
+            None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+        }
+        .map_err(|e| AuthError::IdToken {
+            reason: error_chain(&e),
+        })?;
+        Ok(Identity::from_claims(claims))
     }
 
     fn client(
@@ -327,7 +405,7 @@ impl Provider {
         openidconnect::EndpointMaybeSet,
         openidconnect::EndpointMaybeSet,
     > {
-        CoreClient::from_provider_metadata(self.metadata.clone(), self.client_id.clone(), None)
+        CoreClient::from_provider_metadata(self.metadata(), self.client_id.clone(), None)
     }
 
     /// Runs the interactive sign-in: opens the authorize URL with `launcher`, waits on `listener` for the
@@ -412,30 +490,7 @@ impl Provider {
             .await
             .map_err(AuthError::from_token_error)?;
         let id_token = response.id_token().ok_or(AuthError::MissingIdToken)?;
-        let clock = self.clock.clone();
-        let mut verifier = client
-            .id_token_verifier()
-            .set_time_fn(move || DateTime::<Utc>::from(clock.now()));
-        if let Some((started, max_age)) = max_age {
-            let earliest = DateTime::<Utc>::from(
-                started
-                    .checked_sub(max_age + AUTH_TIME_SKEW)
-                    .unwrap_or(std::time::UNIX_EPOCH),
-            );
-            verifier = verifier.set_auth_time_verifier_fn(move |auth_time| match auth_time {
-                None => Err("auth_time is missing although max_age was sent".to_owned()),
-                Some(at) if at < earliest => {
-                    Err("auth_time is older than max_age allows".to_owned())
-                }
-                Some(_) => Ok(()),
-            });
-        }
-        let claims = id_token
-            .claims(&verifier, nonce)
-            .map_err(|e| AuthError::IdToken {
-                reason: error_chain(&e),
-            })?;
-        let identity = Identity::from_claims(claims);
+        let identity = self.verify_id_token(id_token, Some(nonce), max_age).await?;
         Ok(self.token_set(&response, Some(identity)))
     }
 
@@ -449,7 +504,8 @@ impl Provider {
     }
 
     /// Exchanges a refresh token. With rotation the result carries a new refresh token, which the caller must
-    /// store before using the new access token. An ID token in the response is verified (no nonce).
+    /// store before using the new access token. An ID token in the response is verified (no nonce); one that
+    /// fails verification is dropped rather than failing the refresh (the rotated refresh token must be kept).
     ///
     /// # Errors
     /// [`AuthError::TokenRejected`] (`invalid_grant` when the refresh token is no longer valid), or others.
@@ -464,18 +520,15 @@ impl Provider {
             .await
             .map_err(AuthError::from_token_error)?;
         let identity = match response.id_token() {
-            Some(id_token) => {
-                let clock = self.clock.clone();
-                let verifier = client
-                    .id_token_verifier()
-                    .set_time_fn(move || DateTime::<Utc>::from(clock.now()));
-                let claims = id_token
-                    .claims(&verifier, |_: Option<&Nonce>| Ok(()))
-                    .map_err(|e| AuthError::IdToken {
-                        reason: error_chain(&e),
-                    })?;
-                Some(Identity::from_claims(claims))
-            }
+            // The refresh token was already rotated: failing here would lose the session, so an ID token that
+            // does not verify is only dropped; the identity then comes from the sign-in or the userinfo endpoint.
+            Some(id_token) => match self.verify_id_token(id_token, None, None).await {
+                Ok(identity) => Some(identity),
+                Err(error) => {
+                    tracing::warn!(%error, "ignoring an unverifiable ID token from a refresh");
+                    None
+                }
+            },
             None => None,
         };
         Ok(self.token_set(&response, identity))
@@ -486,12 +539,13 @@ impl Provider {
     /// # Errors
     /// [`AuthError::TokenRequest`] when the endpoint is missing or the call fails.
     pub async fn userinfo(&self, access_token: &AccessToken) -> Result<Identity, AuthError> {
-        let endpoint =
-            self.metadata
-                .userinfo_endpoint()
-                .ok_or_else(|| AuthError::TokenRequest {
-                    reason: "the provider has no userinfo endpoint".to_owned(),
-                })?;
+        let endpoint = self
+            .read_metadata()
+            .userinfo_endpoint()
+            .cloned()
+            .ok_or_else(|| AuthError::TokenRequest {
+                reason: "the provider has no userinfo endpoint".to_owned(),
+            })?;
         let response = self
             .http
             .get(endpoint.url().clone())
@@ -519,11 +573,15 @@ impl Provider {
     /// # Errors
     /// [`AuthError::Revoke`].
     pub async fn revoke(&self, refresh_token: &RefreshToken) -> Result<(), AuthError> {
-        let endpoint = match &self.metadata.additional_metadata().revocation_endpoint {
-            Some(url) => url.clone(),
-            None => self
-                .metadata
-                .issuer()
+        let revocation = self
+            .read_metadata()
+            .additional_metadata()
+            .revocation_endpoint
+            .clone();
+        let issuer = self.read_metadata().issuer().clone();
+        let endpoint = match revocation {
+            Some(url) => url,
+            None => issuer
                 .url()
                 .join("oauth/revoke")
                 .map_err(|e| AuthError::Revoke {

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use openidconnect::{AccessToken, RefreshToken};
 use serde::Serialize;
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::Mutex;
 
 use crate::browser::BrowserLauncher;
 use crate::clock::Clock;
@@ -85,7 +85,7 @@ pub struct Session {
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
     store: Arc<dyn TokenStore>,
-    provider: OnceCell<Provider>,
+    provider: Mutex<Option<Arc<Provider>>>,
     state: Mutex<State>,
 }
 
@@ -116,7 +116,7 @@ impl Session {
             http,
             clock,
             store,
-            provider: OnceCell::new(),
+            provider: Mutex::new(None),
             state: Mutex::new(State::default()),
         })
     }
@@ -136,16 +136,25 @@ impl Session {
         &self.http
     }
 
-    /// The discovered provider (discovery runs once, on first use).
+    /// The discovered provider (discovered on first use, and again after [`Session::rediscover`]).
     ///
     /// # Errors
     /// [`AuthError::Discovery`].
-    pub async fn provider(&self) -> Result<&Provider, AuthError> {
-        self.provider
-            .get_or_try_init(|| {
-                Provider::discover(&self.config, self.http.clone(), self.clock.clone())
-            })
-            .await
+    pub async fn provider(&self) -> Result<Arc<Provider>, AuthError> {
+        let mut cached = self.provider.lock().await;
+        if let Some(provider) = cached.as_ref() {
+            return Ok(provider.clone());
+        }
+        let provider = Arc::new(
+            Provider::discover(&self.config, self.http.clone(), self.clock.clone()).await?,
+        );
+        *cached = Some(provider.clone());
+        Ok(provider)
+    }
+
+    /// Forgets the discovered provider, so the next call discovers again (picks up rotated signing keys).
+    pub async fn rediscover(&self) {
+        self.provider.lock().await.take();
     }
 
     /// Interactive sign-in on the first free configured loopback port. Use `options.step_up` for step-up.
@@ -172,7 +181,16 @@ impl Session {
         options: &SignInOptions,
     ) -> Result<SignedIn, AuthError> {
         let provider = self.provider().await?;
-        let tokens = provider.sign_in(listener, launcher, options).await?;
+        let tokens = match provider.sign_in(listener, launcher, options).await {
+            Ok(tokens) => tokens,
+            Err(error) => {
+                if matches!(error, AuthError::IdToken { .. }) {
+                    // Perhaps the tenant rotated its keys since discovery: discover again next time.
+                    self.rediscover().await;
+                }
+                return Err(error);
+            }
+        };
         let identity = tokens.identity.clone().ok_or(AuthError::MissingIdToken)?;
         let refresh = tokens
             .refresh_token

@@ -399,3 +399,66 @@ async fn signing_in_again_revokes_the_replaced_session() {
         .await
         .expect("the new session still works");
 }
+
+#[tokio::test]
+async fn rotated_signing_keys_do_not_lose_the_session() {
+    let first = companion_client::loopback::LoopbackListener::bind(&[0])
+        .await
+        .expect("bind");
+    let second = companion_client::loopback::LoopbackListener::bind(&[0])
+        .await
+        .expect("bind");
+    let third = companion_client::loopback::LoopbackListener::bind(&[0])
+        .await
+        .expect("bind");
+    let tenant = crate::support::tenant_for(&[first.port(), second.port(), third.port()]).await;
+    let (session, store) = memory_session(&tenant);
+    let mut browser = ScriptedBrowser::new(&tenant, User::Bob, None);
+    session
+        .sign_in_with(first, &browser.launcher(), &options())
+        .await
+        .expect("sign-in");
+    browser.next().await;
+    let before = stored(store.as_ref(), session.account());
+
+    let now = tenant.state.clock.unix();
+    let keys = tenant.state.keys.clone();
+    tokio::task::spawn_blocking(move || keys.rotate(now))
+        .await
+        .expect("join")
+        .expect("rotate");
+
+    // The refresh response's ID token is signed by a key this session has not discovered yet: the JWKS is
+    // fetched again, the refresh succeeds and the rotated refresh token is kept.
+    session
+        .refresh()
+        .await
+        .expect("refresh despite the new key");
+    let after = stored(store.as_ref(), session.account());
+    assert_ne!(before, after, "the rotated refresh token is stored");
+    assert_eq!(
+        session.identity().await.expect("identity").sub,
+        demo::BOB_USER_ID
+    );
+
+    // A sign-in after the rotation verifies its ID token with the refetched keys.
+    let signed_in = session
+        .sign_in_with(second, &browser.launcher(), &options())
+        .await
+        .expect("the new key verifies after a JWKS refetch");
+    browser.next().await;
+    assert_eq!(signed_in.identity.sub, demo::BOB_USER_ID);
+
+    // Rotate again: the next sign-in needs another refetch (the refetch is not a one-off).
+    let now = tenant.state.clock.unix();
+    let keys = tenant.state.keys.clone();
+    tokio::task::spawn_blocking(move || keys.rotate(now))
+        .await
+        .expect("join")
+        .expect("rotate");
+    session
+        .sign_in_with(third, &browser.launcher(), &options())
+        .await
+        .expect("a second rotation is picked up too");
+    browser.next().await;
+}
