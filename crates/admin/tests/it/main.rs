@@ -1,0 +1,5 @@
+//! Integration tests of `companion-admin`: one binary, modules by feature, dev tenants on port 0 in process.
+
+mod action;
+mod provision;
+mod support;
