@@ -3,7 +3,7 @@
 
 use companion_devtenant::world::demo;
 
-use crate::support::{Browse, World, describe, keyring_available, stdout};
+use crate::support::{Browse, NEW_KEY, Step, World, describe, keyring_available, stdout};
 
 const ALICE_KEY: &str = "webauthn-roaming|dev_aliceYubiKey0001";
 
@@ -203,4 +203,32 @@ async fn without_a_keyring_login_says_so_and_nothing_is_saved() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&status)).expect("status JSON");
     assert_eq!(json["signed_in"], false, "{json}");
     assert_eq!(json["keyring_available"], false, "{json}");
+}
+
+#[tokio::test]
+async fn enroll_steps_up_opens_the_ticket_and_prints_the_new_key() {
+    if !keyring_available("enroll_steps_up_opens_the_ticket_and_prints_the_new_key") {
+        return;
+    }
+    let world = World::start().await;
+    let login = world.run_with_browser(&["login"], Browse::Alice, 1).await;
+    assert_eq!(login.status.code(), Some(0), "{}", describe(&login));
+
+    // Alice already has MFA methods and this session has no MFA: the proxy asks for step-up first.
+    let enrolled = world
+        .run_steps(
+            &["enroll", "roaming", "--json", "--timeout", "30"],
+            &[],
+            &[Step::SignIn(Browse::Alice), Step::FinishEnrollment],
+        )
+        .await;
+    assert_eq!(enrolled.status.code(), Some(0), "{}", describe(&enrolled));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&enrolled)).expect("JSON");
+    assert_eq!(json["id"], NEW_KEY, "{json}");
+    assert_eq!(json["type"], "webauthn-roaming", "{json}");
+
+    let listed = world.run(&["list", "--json"]).await;
+    assert!(stdout(&listed).contains(NEW_KEY), "{}", describe(&listed));
+    let logout = world.run(&["logout"]).await;
+    assert_eq!(logout.status.code(), Some(0), "{}", describe(&logout));
 }

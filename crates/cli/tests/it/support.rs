@@ -123,6 +123,17 @@ impl World {
         logins: usize,
         env: &[(&str, &str)],
     ) -> Output {
+        let steps = vec![Step::SignIn(user); logins];
+        self.run_steps(args, env, &steps).await
+    }
+
+    /// Runs `passkeys args`, handling each URL it opens with the next of `steps`.
+    pub(crate) async fn run_steps(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        steps: &[Step],
+    ) -> Output {
         let already =
             std::fs::read_to_string(self.url_file()).map_or(0, |text| text.lines().count());
         let child = self
@@ -134,9 +145,12 @@ impl World {
             .expect("spawn passkeys");
         let output = tokio::spawn(child.wait_with_output());
         let browser = browser();
-        for index in already..already + logins {
-            let url = next_url(&self.url_file(), index).await;
-            play(&browser, &self.tenant, &url, user).await;
+        for (offset, step) in steps.iter().enumerate() {
+            let url = next_url(&self.url_file(), already + offset).await;
+            match step {
+                Step::SignIn(user) => play(&browser, &self.tenant, &url, *user).await,
+                Step::FinishEnrollment => self.finish_enrollment(&url),
+            }
         }
         tokio::time::timeout(Duration::from_secs(60), output)
             .await
@@ -144,6 +158,39 @@ impl World {
             .expect("join")
             .expect("passkeys output")
     }
+
+    /// Plays a user finishing the ticket page: the tenant now has a new security key for Alice ([`NEW_KEY`]).
+    /// (The real WebAuthn ceremony on that page is exercised by the end-to-end suite with Chromium.)
+    fn finish_enrollment(&self, url: &str) {
+        assert!(
+            url.starts_with(self.tenant.base_url()),
+            "a ticket on the tenant: {url}"
+        );
+        self.tenant.state.store.write(|state| {
+            let alice = state.user_mut(demo::ALICE_USER_ID).expect("alice");
+            let mut key = alice
+                .methods
+                .iter()
+                .find(|m| m.method.kind == companion_protocol::auth0::MethodType::WebauthnRoaming)
+                .expect("alice has a roaming key")
+                .clone();
+            key.method.id = NEW_KEY.to_owned();
+            key.method.name = Some("Spare key".to_owned());
+            alice.methods.push(key);
+        });
+    }
+}
+
+/// The id of the key [`World::finish_enrollment`] adds.
+pub(crate) const NEW_KEY: &str = "webauthn-roaming|dev_cliSpareKey0001";
+
+/// What to do with the next URL `passkeys` opens.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step {
+    /// A sign-in: play the login (and MFA) pages.
+    SignIn(Browse),
+    /// An enrollment ticket: finish it.
+    FinishEnrollment,
 }
 
 /// Who the test browser signs in as.
