@@ -415,3 +415,103 @@ async fn failures_name_the_step_and_the_auth0_error() {
     assert!(tenant.state.store.read(|s| s.apis.len()) == 1);
     tenant.shutdown().await;
 }
+
+#[tokio::test]
+async fn apply_succeeds_under_a_free_tenant_rate_limit() {
+    let tenant = companion_devtenant::start(companion_devtenant::TenantOptions {
+        world: empty_world(&ADMIN_SCOPES),
+        key_bits: 1024,
+        mgmt_rate_limit: Some(companion_devtenant::config::RateLimit {
+            count: 10,
+            per: std::time::Duration::from_millis(100),
+        }),
+        ..companion_devtenant::TenantOptions::for_test()
+    })
+    .await
+    .expect("the tenant starts");
+    let client = admin(&tenant);
+    let spec = sample_spec();
+    apply(&client, &spec, &fast())
+        .await
+        .expect("apply waits out the 429s");
+    assert!(
+        client.rate_limited() > 0,
+        "the limit was hit and honoured (429s: {})",
+        client.rate_limited()
+    );
+    assert!(plan(&client, &spec).await.expect("plan").is_empty());
+    tenant.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_build_wait_is_bounded() {
+    let clock = companion_devtenant::clock::ManualClock::starting_now();
+    let tenant = companion_devtenant::start(companion_devtenant::TenantOptions {
+        world: empty_world(&ADMIN_SCOPES),
+        key_bits: 1024,
+        clock: std::sync::Arc::new(clock),
+        ..companion_devtenant::TenantOptions::for_test()
+    })
+    .await
+    .expect("the tenant starts");
+    let client = admin(&tenant);
+    let options = ApplyOptions {
+        build_poll: std::time::Duration::from_millis(5),
+        build_timeout: std::time::Duration::from_millis(5),
+        ..ApplyOptions::default()
+    };
+    let error = apply(&client, &sample_spec(), &options)
+        .await
+        .expect_err("two reads are not enough for the build");
+    assert_eq!(error.step(), Some("wait for the Action build"), "{error}");
+    assert!(
+        error.to_string().contains("building"),
+        "the last status is named: {error}"
+    );
+    tenant.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_demo_world_is_adopted_with_only_the_missing_pieces() {
+    let mut world = companion_devtenant::world::World::demo();
+    let admin_world = empty_world(&ADMIN_SCOPES);
+    world.clients.extend(admin_world.clients);
+    world.client_grants.extend(admin_world.client_grants);
+    let tenant = tenant_with(world).await;
+    let client = admin(&tenant);
+    let spec = sample_spec();
+    let planned = plan(&client, &spec).await.expect("plan");
+    let subjects: Vec<String> = planned
+        .changes
+        .iter()
+        .map(|c| format!("{:?} {}", c.kind, c.subject))
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "Update desktop client \"Passkey Companion (desktop)\"",
+            "Create post-login Action \"passkey-companion-post-login\"",
+            "Deploy post-login Action \"passkey-companion-post-login\"",
+            "Update post-login trigger bindings",
+        ],
+        "the seeded API, clients, grant and factors already match:\n{planned}"
+    );
+    assert!(
+        planned.changes[0].details[0].starts_with("refresh_token:"),
+        "only refresh-token rotation differs: {:?}",
+        planned.changes[0].details
+    );
+    assert!(planned.drift.is_empty(), "{:?}", planned.drift);
+    apply(&client, &spec, &fast()).await.expect("apply");
+    let desktop = companion_devtenant::world::demo::DESKTOP_CLIENT_ID;
+    tenant.state.store.read(|s| {
+        assert_eq!(s.mgmt.refresh_tokens[desktop]["rotation_type"], "rotating");
+        assert_eq!(
+            s.mgmt.actions[0].secrets[1].value_digest,
+            companion_devtenant::store::digest(desktop),
+            "the Action serves the existing desktop client"
+        );
+    });
+    assert!(plan(&client, &spec).await.expect("plan").is_empty());
+    tenant.shutdown().await;
+}
