@@ -247,10 +247,19 @@ fn describe(command: &Command) -> String {
         .chain(
             command
                 .get_args()
-                .map(|arg| arg.to_string_lossy().into_owned()),
+                .map(|arg| quote_if_needed(&arg.to_string_lossy())),
         )
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Shell-style quoting for arguments with spaces, so a printed command can be pasted back.
+fn quote_if_needed(arg: &str) -> String {
+    if arg.is_empty() || arg.contains(char::is_whitespace) {
+        format!("\"{arg}\"")
+    } else {
+        arg.to_owned()
+    }
 }
 
 /// `1m02s` or `3.4s`.
@@ -273,6 +282,17 @@ pub(crate) fn project_root() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_commands_quote_arguments_with_spaces() {
+        let mut command = Command::new("/usr/bin/xvfb-run");
+        command.args(["-a", "-s", XVFB_SCREEN, "cargo"]);
+        assert_eq!(
+            describe(&command),
+            "xvfb-run -a -s \"-screen 0 1280x800x24\" cargo",
+            "the program's file name, then the arguments, quoted where they contain spaces"
+        );
+    }
 
     #[test]
     fn durations_read_naturally() {
