@@ -2,6 +2,8 @@
 //!
 //! Run through the cargo alias in `.cargo/config.toml`. Errors print with their causes (`{:#}`) and exit 2.
 
+mod aaguids;
+mod bench;
 mod ci;
 mod demo;
 mod setup;
@@ -36,6 +38,13 @@ enum Task {
         #[arg(long, default_value_t = demo::DEFAULT_PORT)]
         port: u16,
     },
+    /// Load-test on loopback and print a table (see docs/benchmarks.md); no suite runs them all.
+    Bench {
+        /// The bench to run.
+        suite: Option<bench::Suite>,
+    },
+    /// Convert the community passkey AAGUID list into the proxy's bundled snapshot (crates/proxy/data/).
+    Aaguids(aaguids::Args),
 }
 
 /// Arguments of `test` and `ci`.
@@ -52,6 +61,8 @@ fn main() -> std::process::ExitCode {
         Task::Setup => setup::run(),
         Task::Test(args) | Task::Ci(args) => ci::test(args.inner),
         Task::Demo { port } => demo::run(port),
+        Task::Bench { suite } => bench::run(suite),
+        Task::Aaguids(args) => aaguids::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
