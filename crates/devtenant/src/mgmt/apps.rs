@@ -6,7 +6,8 @@
 //! `per_page`. The Management API itself is listed as a system resource server (`is_system: true`) that cannot be
 //! changed. Client secrets are generated for confidential clients (any `app_type` but `native` and `spa`, or a
 //! `token_endpoint_auth_method` other than `none`), returned on create, and listed only to callers holding
-//! `read:client_keys`. Conflict and not-found messages are **[unverified]**; statuses follow the spec.
+//! `read:client_keys`. Conflict and not-found messages are **[unverified]**; statuses follow the spec, except
+//! that `PATCH /resource-servers/{id}` answers 200 (the spec lists 201; which one Auth0 sends is **[unverified]**).
 
 use std::collections::{BTreeMap, HashMap};
 

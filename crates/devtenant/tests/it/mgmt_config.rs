@@ -672,3 +672,111 @@ async fn actions_build_deploy_and_bind_with_the_list_replaced() {
     error_body(unknown, StatusCode::BAD_REQUEST).await;
     tenant.shutdown().await;
 }
+
+#[tokio::test]
+async fn actions_bindings_and_client_settings_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = || companion_devtenant::TenantOptions {
+        state_file: Some(dir.path().join("state.json")),
+        ..crate::mgmt::options()
+    };
+    let (tenant, http) = crate::support::spawn_with(options()).await;
+    let token = mint(&tenant, &CONFIG_SCOPES);
+    let created = json_of(
+        call(&http, &tenant, Method::POST, "/api/v2/actions/actions", Some(&token), Some(json!({
+            "name": "kept", "supported_triggers": [{"id": "post-login", "version": "v3"}], "code": "// kept"
+        }))).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    build(&http, &tenant, &token, &id).await;
+    call(
+        &http,
+        &tenant,
+        Method::POST,
+        &format!("/api/v2/actions/actions/{id}/deploy"),
+        Some(&token),
+        None,
+    )
+    .await;
+    call(
+        &http,
+        &tenant,
+        Method::PATCH,
+        "/api/v2/actions/triggers/post-login/bindings",
+        Some(&token),
+        Some(json!({
+            "bindings": [{"ref": {"type": "action_id", "value": id}}]
+        })),
+    )
+    .await;
+    call(
+        &http,
+        &tenant,
+        Method::PATCH,
+        &format!("/api/v2/clients/{}", demo::DESKTOP_CLIENT_ID),
+        Some(&token),
+        Some(json!({
+            "refresh_token": {"rotation_type": "rotating", "expiration_type": "expiring"}
+        })),
+    )
+    .await;
+    tenant.shutdown().await;
+
+    let (tenant, http) = crate::support::spawn_with(options()).await;
+    let token = mint(&tenant, &CONFIG_SCOPES);
+    let action = json_of(
+        call(
+            &http,
+            &tenant,
+            Method::GET,
+            &format!("/api/v2/actions/actions/{id}"),
+            Some(&token),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        action["deployed_version"]["number"], 1,
+        "the deployment persisted"
+    );
+    let bindings = json_of(
+        call(
+            &http,
+            &tenant,
+            Method::GET,
+            "/api/v2/actions/triggers/post-login/bindings",
+            Some(&token),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        bindings["bindings"][0]["action"]["id"],
+        id.as_str(),
+        "the binding persisted"
+    );
+    let desktop = json_of(
+        call(
+            &http,
+            &tenant,
+            Method::GET,
+            &format!("/api/v2/clients/{}", demo::DESKTOP_CLIENT_ID),
+            Some(&token),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        desktop["refresh_token"]["rotation_type"], "rotating",
+        "client settings persisted"
+    );
+    tenant.shutdown().await;
+}
