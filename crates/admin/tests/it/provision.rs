@@ -515,3 +515,47 @@ async fn the_demo_world_is_adopted_with_only_the_missing_pieces() {
     assert!(plan(&client, &spec).await.expect("plan").is_empty());
     tenant.shutdown().await;
 }
+
+#[tokio::test]
+async fn plan_needs_only_read_scopes_and_policy_and_verification_follow_the_spec() {
+    let read_only: Vec<&str> = ADMIN_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| s.starts_with("read:"))
+        .collect();
+    let tenant = tenant_with(empty_world(&read_only)).await;
+    let mut spec = sample_spec();
+    spec.mfa.policy = "all-applications".to_owned();
+    spec.mfa.user_verification = "preferred".to_owned();
+    let planned = plan(&admin(&tenant), &spec)
+        .await
+        .expect("plan works with read scopes only");
+    let text = planned.to_string();
+    assert!(
+        text.contains("~ update MFA policy\n    [] -> [\"all-applications\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("userVerification: \"required\" -> \"preferred\""),
+        "{text}"
+    );
+    tenant.shutdown().await;
+
+    let tenant = empty_tenant().await;
+    let client = admin(&tenant);
+    apply(&client, &spec, &fast()).await.expect("apply");
+    assert_eq!(
+        tenant.state.store.read(|s| s.settings.mfa_policies.clone()),
+        ["all-applications"]
+    );
+    let roaming = tenant
+        .state
+        .mgmt
+        .with_webauthn_settings(|w| w.roaming.user_verification.clone());
+    assert_eq!(
+        roaming.map(|uv| serde_json::to_value(uv).expect("json")),
+        Some(json!("preferred"))
+    );
+    assert!(plan(&client, &spec).await.expect("plan").is_empty());
+    tenant.shutdown().await;
+}
