@@ -36,6 +36,8 @@ const RUN_SECONDS: u32 = 10;
 const WARM_UP_SECONDS: u32 = 2;
 /// Pause of each connection between two requests in the paced (half-load) runs.
 const PACED_DELAY_MS: u32 = 10;
+/// Length of the single-connection runs.
+const SINGLE_SECONDS: u32 = 5;
 /// Connections of the memory run.
 const RSS_CONNECTIONS: u32 = 1000;
 /// Length of the memory run.
@@ -173,6 +175,7 @@ struct Report {
     full: Vec<(Target, WrkResult)>,
     paced_connections: u32,
     paced: Vec<(Target, WrkResult)>,
+    single: Vec<(Target, WrkResult)>,
     counted: Counted,
     burst: Burst,
     rss_idle_kib: u64,
@@ -329,6 +332,7 @@ fn wait_ready(servers: &mut Servers, name: &str, addr: SocketAddr, path: &str) -
 
 /// Starts everything, measures, and returns the report (the caller stops the servers).
 fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report> {
+    let machine = machine_description();
     let tenant_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let tenant_host = format!("localhost:{}", tenant_addr.port());
     let tenant_base = format!("http://{tenant_host}");
@@ -429,23 +433,40 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
     println!(
         "xtask: full load: wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s against each target"
     );
+    // One wrk run; through the proxy, also the upstream calls it made (from /metrics).
+    let measured = |target: Target,
+                    connections: u32,
+                    seconds: u32,
+                    script: Option<&Path>|
+     -> Result<WrkResult> {
+        let (url, auth) = url_of(target);
+        let before = (target == Target::Proxy)
+            .then(|| proxy_metrics(proxy_addr))
+            .transpose()?;
+        let mut result = wrk(&url, &auth, connections, seconds, script)?;
+        if let Some(before) = before {
+            let after = proxy_metrics(proxy_addr)?;
+            result.upstream_calls = Some(after.upstream_calls - before.upstream_calls);
+        }
+        Ok(result)
+    };
     let mut full = Vec::new();
     for target in Target::ALL {
         let (url, auth) = url_of(target);
         wrk(&url, &auth, CONNECTIONS, WARM_UP_SECONDS, None)?;
-        let result = wrk(&url, &auth, CONNECTIONS, RUN_SECONDS, None)?;
+        let result = measured(target, CONNECTIONS, RUN_SECONDS, None)?;
         servers.check_alive()?;
         println!("  {:<24} {:>9.0} req/s", target.label(), result.rps);
         full.push((target, result));
     }
 
-    // Half of the proxy's maximum, offered to every target: each connection waits PACED_DELAY_MS between
-    // requests, so the rate is about connections × 1000 / (delay + latency).
-    let proxy_max = full
+    // Half of the slowest target's maximum, offered to every target (so every one can sustain it): each
+    // connection waits PACED_DELAY_MS between requests, so the rate is about connections × 1000 / (delay + latency).
+    let slowest = full
         .iter()
-        .find(|(t, _)| *t == Target::Proxy)
-        .map_or(0.0, |(_, r)| r.rps);
-    let half = proxy_max / 2.0;
+        .map(|(_, r)| r.rps)
+        .fold(f64::INFINITY, f64::min);
+    let half = slowest / 2.0;
     let paced_connections = paced_connections(half);
     let script = work.join("paced.lua");
     std::fs::write(
@@ -458,8 +479,7 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
     );
     let mut paced = Vec::new();
     for target in Target::ALL {
-        let (url, auth) = url_of(target);
-        let result = wrk(&url, &auth, paced_connections, RUN_SECONDS, Some(&script))?;
+        let result = measured(target, paced_connections, RUN_SECONDS, Some(&script))?;
         servers.check_alive()?;
         println!(
             "  {:<24} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms",
@@ -469,6 +489,23 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
             result.p99_ms
         );
         paced.push((target, result));
+    }
+
+    println!(
+        "xtask: one connection: wrk -t1 -c1 -d{SINGLE_SECONDS}s (no queueing, no joined reads)"
+    );
+    let mut single = Vec::new();
+    for target in Target::ALL {
+        let result = measured(target, 1, SINGLE_SECONDS, None)?;
+        servers.check_alive()?;
+        println!(
+            "  {:<24} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms",
+            target.label(),
+            result.rps,
+            result.p50_ms,
+            result.p99_ms
+        );
+        single.push((target, result));
     }
 
     println!(
@@ -497,10 +534,11 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
     servers.check_alive()?;
 
     Ok(Report {
-        machine: machine_description(),
+        machine,
         full,
         paced_connections,
         paced,
+        single,
         counted,
         burst,
         rss_idle_kib,
@@ -606,6 +644,8 @@ struct WrkResult {
     p99_ms: f64,
     non_2xx: u64,
     socket_errors: u64,
+    /// Upstream calls the proxy made during the run (runs through the proxy only).
+    upstream_calls: Option<u64>,
 }
 
 /// One bounded wrk run (`--latency`), optionally with a Lua script.
@@ -954,7 +994,14 @@ fn machine_description() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|k| k.trim().to_owned())
         .unwrap_or_default();
-    format!("{} cores (nproc), {cpu}, Linux {kernel}, {date}", cores())
+    // The machine is shared: the load before the bench says how quiet it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!(
+        "{} cores (nproc), {cpu}, Linux {kernel}, {date}, load average before the runs {load}",
+        cores()
+    )
 }
 
 /// A client_credentials token for the Management API.
@@ -1300,13 +1347,13 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "| target | requests | req/s | × (a) | × (b) | p50 ms | p99 ms | non-2xx | socket errors |"
+            "| target | requests | req/s | × (a) | × (b) | p50 ms | p99 ms | upstream calls per 10k | non-2xx | socket errors |"
         )?;
-        writeln!(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        writeln!(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         for (target, r) in &self.full {
             writeln!(
                 f,
-                "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
                 target.label(),
                 r.requests,
                 r.rps,
@@ -1314,35 +1361,23 @@ impl std::fmt::Display for Report {
                 ratio(r.rps, nginx.rps),
                 ms(r.p50_ms),
                 ms(r.p99_ms),
+                upstream_per_10k(r),
                 r.non_2xx,
                 r.socket_errors
             )?;
         }
-        let paced_direct = find(&self.paced, Target::Direct);
         writeln!(
             f,
-            "\nHalf load: about half of (c)'s maximum offered to every target: wrk -t{WRK_THREADS} -c{} -d{RUN_SECONDS}s \
-             with a {PACED_DELAY_MS} ms pause per connection between requests (wrk's Lua `delay()`)\n",
+            "\nHalf load: about half of the slowest target's maximum, offered to every target: wrk -t{WRK_THREADS} -c{} \
+             -d{RUN_SECONDS}s with a {PACED_DELAY_MS} ms pause per connection between requests (wrk's Lua `delay()`)\n",
             self.paced_connections
         )?;
+        latency_table(f, &self.paced)?;
         writeln!(
             f,
-            "| target | req/s | p50 ms | p99 ms | p50 added vs (a) ms | p99 added vs (a) ms | non-2xx |"
+            "\nOne connection: wrk -t1 -c1 -d{SINGLE_SECONDS}s (no queueing; through the proxy no read can join another)\n"
         )?;
-        writeln!(f, "|---|---:|---:|---:|---:|---:|---:|")?;
-        for (target, r) in &self.paced {
-            writeln!(
-                f,
-                "| {} | {:.0} | {} | {} | {} | {} | {} |",
-                target.label(),
-                r.rps,
-                ms(r.p50_ms),
-                ms(r.p99_ms),
-                ms(r.p50_ms - paced_direct.p50_ms),
-                ms(r.p99_ms - paced_direct.p99_ms),
-                r.non_2xx
-            )?;
-        }
+        latency_table(f, &self.single)?;
         let c = &self.counted;
         #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
         let (requests, metrics_calls, tenant_calls, fetches) = (
@@ -1415,7 +1450,10 @@ impl std::fmt::Display for Report {
              that token (RS256, then the verified-token cache), adds its own M2M bearer, and reshapes the list \
              (provider names, removability), while making the same upstream call. The upstream (the dev tenant) \
              checks the RS256 M2M bearer on every request, so it is itself a CPU-heavy server sharing the cores with \
-             wrk and the hop under test."
+             wrk and the hop under test. Concurrent identical list reads of one user share one upstream call in \
+             the proxy (single flight), so under load (c) sends far fewer upstream calls than it answers (the \
+             `upstream calls per 10k` column) and can outrun (a) when the upstream is the bottleneck; the \
+             one-connection table compares the same upstream work, request for request."
         )
     }
 }
@@ -1425,6 +1463,51 @@ impl Counted {
     fn tenant_calls_f64(&self) -> f64 {
         self.upstream_calls_tenant as f64
     }
+}
+
+/// Upstream calls per 10,000 requests of a run: counted through the proxy, one per request otherwise.
+fn upstream_per_10k(r: &WrkResult) -> String {
+    match r.upstream_calls {
+        #[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+        Some(calls) => per_10k(calls as f64, r.requests as f64),
+        None => "10000 (one each)".to_owned(),
+    }
+}
+
+/// A latency table with the added latency against (a) and (b).
+fn latency_table(
+    f: &mut std::fmt::Formatter<'_>,
+    runs: &[(Target, WrkResult)],
+) -> std::fmt::Result {
+    let find = |target: Target| {
+        runs.iter()
+            .find(|(t, _)| *t == target)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
+    };
+    let (direct, nginx) = (find(Target::Direct), find(Target::Nginx));
+    writeln!(
+        f,
+        "| target | req/s | p50 ms | p99 ms | p50 added vs (a) | p99 added vs (a) | p50 added vs (b) | p99 added vs (b) | upstream calls per 10k | non-2xx |"
+    )?;
+    writeln!(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    for (target, r) in runs {
+        writeln!(
+            f,
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            target.label(),
+            r.rps,
+            ms(r.p50_ms),
+            ms(r.p99_ms),
+            ms(r.p50_ms - direct.p50_ms),
+            ms(r.p99_ms - direct.p99_ms),
+            ms(r.p50_ms - nginx.p50_ms),
+            ms(r.p99_ms - nginx.p99_ms),
+            upstream_per_10k(r),
+            r.non_2xx
+        )?;
+    }
+    Ok(())
 }
 
 /// KiB → MB (10^6 bytes).
