@@ -19,6 +19,10 @@ use crate::setup;
 /// The virtual screen the tests get: large enough for the app window (900x640) with room to spare.
 const XVFB_SCREEN: &str = "-screen 0 1280x800x24";
 
+/// How long the test step (build and run every test) may take before it counts as hung: CI allows 90 minutes
+/// in all, and a cold run of the step takes about 8.
+const TEST_STEP_DEADLINE: Duration = Duration::from_secs(60 * 60);
+
 /// The password of the throwaway login keyring created for the test session.
 const TEST_KEYRING_PASSWORD: &str = "test";
 
@@ -51,7 +55,12 @@ fn pipeline(timings: &mut Vec<(&'static str, Duration)>) -> Result<()> {
     setup::run().context("installing prerequisites")?;
     timings.push(("setup", started.elapsed()));
 
-    timed_step(timings, "fmt", &mut cargo(&["fmt", "--all", "--check"]))?;
+    timed_step(
+        timings,
+        "fmt",
+        &mut cargo(&["fmt", "--all", "--check"]),
+        None,
+    )?;
     timed_step(
         timings,
         "clippy",
@@ -64,6 +73,7 @@ fn pipeline(timings: &mut Vec<(&'static str, Duration)>) -> Result<()> {
             "-D",
             "warnings",
         ]),
+        None,
     )?;
 
     for tool in ["dbus-run-session", "xvfb-run"] {
@@ -79,7 +89,7 @@ fn pipeline(timings: &mut Vec<(&'static str, Duration)>) -> Result<()> {
         .arg(me)
         .args(["test", "--inner"])
         .current_dir(project_root());
-    timed_step(timings, "test", &mut session)
+    timed_step(timings, "test", &mut session, Some(TEST_STEP_DEADLINE))
 }
 
 /// Inside `dbus-run-session -- xvfb-run`: unlocks a keyring, then runs every test of the workspace.
@@ -196,14 +206,21 @@ fn path_with(dir: &Path) -> std::ffi::OsString {
 }
 
 /// Runs one step, records its duration, and fails fast with a clear message.
+///
+/// With a deadline, the step runs in its own process group, which is stopped as a whole when the deadline
+/// passes or when this process is interrupted (Ctrl-C) or terminated.
 fn timed_step(
     timings: &mut Vec<(&'static str, Duration)>,
     name: &'static str,
     command: &mut Command,
+    deadline: Option<Duration>,
 ) -> Result<()> {
     println!("xtask: {name}: {}", describe(command));
     let started = Instant::now();
-    let result = run_checked(command, name);
+    let result = match deadline {
+        Some(deadline) => run_as_group(command, name, deadline),
+        None => run_checked(command, name),
+    };
     let took = started.elapsed();
     timings.push((name, took));
     match result {
@@ -215,6 +232,70 @@ fn timed_step(
             "step `{name}` failed after {}",
             format_duration(took)
         ))),
+    }
+}
+
+/// Runs a command as the leader of a new process group and waits for it, stopping the whole group (the
+/// D-Bus session, Xvfb, cargo and every test process that stayed in the group) when the deadline passes or
+/// when this process receives SIGINT or SIGTERM.
+fn run_as_group(command: &mut Command, what: &str, deadline: Duration) -> Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    use tokio::signal::unix::{SignalKind, signal};
+
+    command.process_group(0);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        // Handlers first: from now on Ctrl-C reaches us, and we pass it on to the group.
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut child =
+            tokio::process::Command::from(std::mem::replace(command, Command::new(what)))
+                .spawn()
+                .with_context(|| format!("could not start `{what}`"))?;
+        let group = child
+            .id()
+            .context("the step exited before it could be watched")?;
+        let stopped_because = tokio::select! {
+            status = child.wait() => {
+                let status = status.with_context(|| format!("waiting for `{what}`"))?;
+                if !status.success() {
+                    bail!("`{what}` exited with {status}");
+                }
+                return Ok(());
+            }
+            _ = interrupt.recv() => "interrupted".to_owned(),
+            _ = terminate.recv() => "terminated".to_owned(),
+            () = tokio::time::sleep(deadline) => format!(
+                "did not finish within {}; a test, or a process one started, seems to hang",
+                format_duration(deadline)
+            ),
+        };
+        stop_group(group, &mut child).await;
+        bail!("`{what}` {stopped_because}; stopped its process group")
+    })
+}
+
+/// Asks a process group to stop (SIGTERM), then kills what is left after a few seconds.
+async fn stop_group(group: u32, child: &mut tokio::process::Child) {
+    let signal_group = |signal: &str| {
+        // Best effort: `kill` reports nothing useful when the group is already gone.
+        let _ = Command::new("kill")
+            .args([signal, "--", &format!("-{group}")])
+            .stderr(Stdio::null())
+            .status();
+    };
+    signal_group("-TERM");
+    if tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .is_err()
+    {
+        signal_group("-KILL");
+        let _ = child.wait().await;
     }
 }
 
@@ -282,6 +363,57 @@ pub(crate) fn project_root() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_in_its_own_group_reports_success_and_failure() {
+        run_as_group(&mut Command::new("true"), "true", Duration::from_secs(30))
+            .expect("`true` succeeds");
+        let error = run_as_group(&mut Command::new("false"), "false", Duration::from_secs(30))
+            .expect_err("`false` fails");
+        assert!(
+            format!("{error:#}").contains("`false` exited with"),
+            "names the step: {error:#}"
+        );
+    }
+
+    #[test]
+    fn a_hung_step_is_stopped_with_everything_it_started() {
+        let scratch = std::env::temp_dir().join(format!("xtask-hang-{}", std::process::id()));
+        let pid_file = scratch.with_extension("pid");
+        let mut hung = Command::new("sh");
+        hung.arg("-c").arg(format!(
+            "sleep 300 & echo $! > {}; wait",
+            pid_file.display()
+        ));
+        let started = Instant::now();
+        let error = run_as_group(&mut hung, "hung", Duration::from_secs(1))
+            .expect_err("the deadline passes");
+        assert!(
+            format!("{error:#}").contains("did not finish within 1.0s"),
+            "says why it stopped: {error:#}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "stopped promptly: {:?}",
+            started.elapsed()
+        );
+        let grandchild =
+            std::fs::read_to_string(&pid_file).expect("the shell wrote its child's pid");
+        std::fs::remove_file(&pid_file).expect("cleanup");
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", grandchild.trim()))
+            .unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
+        assert!(
+            stat.is_empty() || state == "Z",
+            "the background `sleep` in the same group was killed too: {stat}"
+        );
+    }
 
     #[test]
     fn printed_commands_quote_arguments_with_spaces() {
