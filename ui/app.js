@@ -571,6 +571,12 @@ async function enroll(kind) {
     if (handleCommon(error, () => enroll(kind))) {
       return;
     }
+    if (error.code === "step_up_required") {
+      askStepUp(`To add a ${KIND_LABELS[kind]}, first sign in again in your browser with a method you already have.`, () =>
+        enroll(kind),
+      );
+      return;
+    }
     if (error.code === "not_offered") {
       toast(`Adding a ${KIND_LABELS[kind]} is turned off by your organization.`);
     } else if (error.code === "timed_out") {
@@ -673,33 +679,59 @@ async function doRemove(method) {
   }
 }
 
-async function stepUpThenRemove(method) {
-  $("dlg-remove").close();
-  openBrowserDialog("Verify it's you in your browser. We remove the method as soon as you are done.", () =>
+// "Verify it's you": explains why, then runs the step-up round trip and `then` on success.
+function askStepUp(text, then) {
+  setRemoveDialog({
+    title: "Verify it's you",
+    text,
+    confirm: "Continue in browser",
+    run: async () => {
+      $("dlg-remove").close();
+      if (await stepUp()) {
+        then();
+      }
+    },
+  });
+  if (!$("dlg-remove").open) {
+    $("dlg-remove").showModal();
+  }
+  $("dlg-remove-confirm").focus();
+}
+
+// The step-up round trip in the browser; true when the user verified.
+async function stepUp() {
+  openBrowserDialog("Verify it's you in your browser. This window continues as soon as you are done.", () =>
     call("cancel_sign_in").catch(() => {}),
   );
   $("dlg-browser-title").textContent = "Verify it's you";
   try {
     await call("step_up");
-    closeBrowserDialog();
-    $("dlg-browser-title").textContent = "Finish in your browser";
-    setRemoveDialog({
-      title: `Removing “${method.display_name}”…`,
-      text: removeCopy(method),
-      confirm: "Remove",
-      danger: true,
-      run: () => doRemove(method),
-    });
-    $("dlg-remove").showModal();
-    await doRemove(method);
+    return true;
   } catch (error) {
+    if (!handleCommon(error, () => {})) {
+      toast(`We could not verify it's you. ${error.message}`);
+    }
+    return false;
+  } finally {
     closeBrowserDialog();
     $("dlg-browser-title").textContent = "Finish in your browser";
-    if (handleCommon(error, () => stepUpThenRemove(method))) {
-      return;
-    }
-    toast(`We could not verify it's you. ${error.message}`);
   }
+}
+
+async function stepUpThenRemove(method) {
+  $("dlg-remove").close();
+  if (!(await stepUp())) {
+    return;
+  }
+  setRemoveDialog({
+    title: `Removing “${method.display_name}”…`,
+    text: removeCopy(method),
+    confirm: "Remove",
+    danger: true,
+    run: () => doRemove(method),
+  });
+  $("dlg-remove").showModal();
+  await doRemove(method);
 }
 
 function cleanupCopy(method) {

@@ -4,3 +4,4 @@
 //! state land in `target/e2e-artifacts/`. A missing Chromium or chromedriver fails the tests: nothing is skipped.
 
 mod webauthn;
+mod window;

@@ -1,0 +1,377 @@
+//! The real app window: the built `passkey-companion` under Xvfb, driven through `tauri-driver` +
+//! `WebKitWebDriver`, against an in-process dev tenant and proxy. Its "system browser" is the harness's headless
+//! Chromium with a virtual security key: every URL the app opens (`COMPANION_BROWSER`) is handed to it.
+//!
+//! Scenario: sign in → the demo methods are listed → add a security key → it appears → rename it → remove it
+//! (step-up with the virtual key) → it is gone → sign out. Screenshots of each state land in
+//! `target/e2e-artifacts/window-*.png`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use companion_e2e::browser::{Browser, VirtualAuthenticator};
+use companion_e2e::serial;
+use companion_e2e::tenant::{DEMO_PASSWORD, E2eTenant, PROXY_CLIENT_ID, PROXY_CLIENT_SECRET};
+use companion_e2e::window::{AppWindow, UrlInbox, build_app};
+use serde_json::json;
+
+const UI_TIMEOUT: Duration = Duration::from_secs(30);
+const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
+const ALICE: &str = "alice@example.com";
+const API_AUDIENCE: &str = "https://passkey-companion/api";
+/// Alice's demo TOTP secret (a published demo value of the local tenant).
+const ALICE_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
+
+/// The proxy's clock: real time plus an offset the test sets, to make a recent MFA look old.
+#[derive(Debug, Clone, Default)]
+struct ProxyClock(Arc<AtomicI64>);
+
+impl ProxyClock {
+    fn skew(&self, by: Duration) {
+        self.0.store(
+            i64::try_from(by.as_secs()).unwrap_or(i64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+}
+
+impl companion_proxy::Clock for ProxyClock {
+    fn now_utc(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// Alice's current TOTP code (the tenant runs on the system clock).
+fn alice_totp() -> anyhow::Result<String> {
+    let secret = totp_rs::Secret::Encoded(ALICE_TOTP_SECRET.to_owned()).to_bytes()?;
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret);
+    Ok(totp.generate_current()?)
+}
+
+/// How the browser answers the tenant's MFA challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mfa {
+    /// No MFA asked.
+    None,
+    /// Alice's TOTP code.
+    Totp,
+    /// The virtual security key.
+    SecurityKey,
+}
+
+/// Starts the proxy in-process against `tenant` on `clock` and returns its URL.
+async fn start_proxy(tenant: &E2eTenant, clock: ProxyClock) -> anyhow::Result<String> {
+    let settings = companion_proxy::config::Settings::for_test(
+        tenant.base_url(),
+        PROXY_CLIENT_ID,
+        PROXY_CLIENT_SECRET,
+    )?;
+    let state = companion_proxy::AppState::new(settings, Arc::new(clock))?;
+    state.warm_up().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(companion_proxy::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    Ok(url)
+}
+
+/// Signs in as `email` on the tenant's login page in `browser`, answering the WebAuthn MFA challenge with the
+/// virtual key when the tenant asks for one.
+async fn sign_in_in_browser(
+    browser: &Browser,
+    url: &str,
+    email: &str,
+    mfa: Mfa,
+) -> anyhow::Result<()> {
+    browser.goto(url).await?;
+    let username = browser
+        .wait_for("input[name=username]", PAGE_TIMEOUT)
+        .await?;
+    browser.type_into(&username, email).await?;
+    let password = browser
+        .wait_for("input[name=password]", PAGE_TIMEOUT)
+        .await?;
+    browser.type_into(&password, DEMO_PASSWORD).await?;
+    let submit = browser
+        .wait_for("button[type=submit]", PAGE_TIMEOUT)
+        .await?;
+    browser.click(&submit).await?;
+    match mfa {
+        Mfa::None => {}
+        Mfa::Totp => {
+            let code = browser.wait_for("input[name=code]", PAGE_TIMEOUT).await?;
+            browser.screenshot("step-up-totp").await?;
+            // The code, then Enter (WebDriver's key for Enter is U+E007).
+            browser
+                .type_into(&code, &format!("{}\u{e007}", alice_totp()?))
+                .await?;
+        }
+        Mfa::SecurityKey => {
+            let use_key = browser
+                .wait_for("button[data-webauthn=get]", PAGE_TIMEOUT)
+                .await?;
+            browser.screenshot("step-up-security-key").await?;
+            browser.click(&use_key).await?;
+        }
+    }
+    // The app's loopback listener answers the redirect with its own page.
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    loop {
+        let url = browser.current_url().await?;
+        if url.starts_with("http://127.0.0.1:") && browser.body_text().await?.contains("signed in")
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let shot = browser.screenshot("no-callback").await.ok();
+            let text = browser.body_text().await.unwrap_or_default();
+            anyhow::bail!(
+                "the sign-in did not reach the app's loopback page; on {url} (screenshot {shot:?}):\n{text}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The text of the element matching `css` in the app.
+async fn text_of(window: &AppWindow, css: &str) -> anyhow::Result<String> {
+    let value = window
+        .execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+            json!([css]),
+        )
+        .await?;
+    Ok(value.as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until the element matching `css` has text containing `expected`.
+async fn wait_text(window: &AppWindow, css: &str, expected: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + UI_TIMEOUT;
+    loop {
+        let text = text_of(window, css).await?;
+        if text.contains(expected) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let shot = window.screenshot("wait-text").await.ok();
+            anyhow::bail!("`{css}` never said {expected:?} (last {text:?}, screenshot {shot:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Result<()> {
+    let _serial = serial().await;
+    let started = Instant::now();
+    let app = build_app()?;
+    let built = started.elapsed();
+
+    let tenant = E2eTenant::start().await?;
+    let proxy_clock = ProxyClock::default();
+    let proxy_url = start_proxy(&tenant, proxy_clock.clone()).await?;
+    let mut inbox = UrlInbox::new()?;
+    let home = tempfile::Builder::new().prefix("e2e-app-home-").tempdir()?;
+    let env: Vec<(String, String)> = vec![
+        ("COMPANION_AUTH0_URL".into(), tenant.base_url().to_owned()),
+        ("COMPANION_CLIENT_ID".into(), "companion-desktop".into()),
+        ("COMPANION_AUDIENCE".into(), API_AUDIENCE.into()),
+        ("COMPANION_PROXY_URL".into(), proxy_url),
+        ("COMPANION_BROWSER".into(), inbox.command()),
+        (
+            "XDG_CONFIG_HOME".into(),
+            home.path().join("config").display().to_string(),
+        ),
+        (
+            "XDG_DATA_HOME".into(),
+            home.path().join("data").display().to_string(),
+        ),
+    ];
+
+    let window = AppWindow::launch("window", &app, &env).await?;
+    eprintln!(
+        "window test: app built in {built:?}, first view painted {:?} after the session request",
+        window.started_in
+    );
+
+    // Signed out.
+    window.wait_for("#sign-in", UI_TIMEOUT).await?;
+    let text = window.text().await?;
+    ensure!(
+        text.contains("Passkey Companion"),
+        "the signed-out view names the product:\n{text}"
+    );
+    window.screenshot("signed-out").await?;
+
+    // Sign in in the "system browser".
+    let browser = Browser::start("window-browser").await?;
+    let key = browser
+        .add_authenticator(VirtualAuthenticator::PresenceOnlyUsbKey)
+        .await?;
+    window.click_on("#sign-in", UI_TIMEOUT).await?;
+    window.wait_for("#sign-in-waiting", UI_TIMEOUT).await?;
+    wait_text(&window, "#sign-in-waiting", "Continue in your browser").await?;
+    window.screenshot("signing-in").await?;
+    let url = inbox.next(PAGE_TIMEOUT).await?;
+    ensure!(
+        url.starts_with(tenant.base_url()),
+        "the app opened the tenant's authorize URL: {url}"
+    );
+    sign_in_in_browser(&browser, &url, ALICE, Mfa::None).await?;
+
+    // The demo methods.
+    window
+        .wait_for(
+            r#".method[data-id="totp|dev_aliceTotp0000001"]"#,
+            UI_TIMEOUT,
+        )
+        .await?;
+    window
+        .wait_for(
+            r#".method[data-id="webauthn-roaming|dev_aliceYubiKey0001"]"#,
+            UI_TIMEOUT,
+        )
+        .await?;
+    let text = window.text().await?;
+    for expected in [
+        "Alice Example",
+        "YubiKey 5C",
+        "Passkeys and security keys",
+        "Other ways to verify",
+    ] {
+        ensure!(
+            text.contains(expected),
+            "the signed-in view shows {expected:?}:\n{text}"
+        );
+    }
+    window.screenshot("signed-in").await?;
+
+    // Add a security key: the proxy asks for a recent MFA first (TOTP here), then the ticket opens in the
+    // browser and the virtual key registers.
+    window.click_on("#add-roaming", UI_TIMEOUT).await?;
+    wait_text(&window, "#dlg-remove-title", "Verify it's you").await?;
+    window.screenshot("enroll-step-up-asked").await?;
+    window.click_on("#dlg-remove-confirm", UI_TIMEOUT).await?;
+    let step_up = inbox.next(PAGE_TIMEOUT).await?;
+    ensure!(
+        step_up.contains("acr_values="),
+        "the step-up asks for MFA: {step_up}"
+    );
+    sign_in_in_browser(&browser, &step_up, ALICE, Mfa::Totp).await?;
+    window.wait_for("#dlg-browser[open]", UI_TIMEOUT).await?;
+    window.screenshot("enrolling").await?;
+    let ticket = inbox.next(PAGE_TIMEOUT).await?;
+    browser.goto(&ticket).await?;
+    let enroll = browser.wait_for("#enroll", PAGE_TIMEOUT).await?;
+    browser.click(&enroll).await?;
+    browser.wait_for("#done", PAGE_TIMEOUT).await?;
+    ensure!(
+        browser.credentials(&key).await?.len() == 1,
+        "the virtual key holds the new credential"
+    );
+    let added = window
+        .wait_for(
+            r#".method.highlight[data-type="webauthn-roaming"]"#,
+            UI_TIMEOUT,
+        )
+        .await?;
+    window.wait_gone("#dlg-browser[open]", UI_TIMEOUT).await?;
+    let id = window
+        .execute(
+            "return document.querySelector('.method.highlight').dataset.id;",
+            json!([]),
+        )
+        .await?
+        .as_str()
+        .context("the new row has an id")?
+        .to_owned();
+    ensure!(
+        !added.is_empty() && id != "webauthn-roaming|dev_aliceYubiKey0001",
+        "a new key: {id}"
+    );
+    window.screenshot("added").await?;
+    let row = format!(r#".method[data-id="{id}"]"#);
+
+    // Rename inline; an over-long name is refused before anything is sent.
+    window
+        .click_on(&format!("{row} [data-action=rename]"), UI_TIMEOUT)
+        .await?;
+    let input = window.wait_for("#rename-input", UI_TIMEOUT).await?;
+    window
+        .replace_text(&input, "A name that is far too long")
+        .await?;
+    wait_text(&window, "#rename-hint", "at most 20").await?;
+    window.screenshot("rename-invalid").await?;
+    window.replace_text(&input, "Backup key").await?;
+    window.screenshot("renaming").await?;
+    window
+        .click_on(".rename button[type=submit]", UI_TIMEOUT)
+        .await?;
+    window.wait_gone("#rename-input", UI_TIMEOUT).await?;
+    wait_text(&window, &format!("{row} .method-name"), "Backup key").await?;
+    window.screenshot("renamed").await?;
+
+    // Remove: confirmation naming it, then the step-up round trip with the new virtual key. The MFA of the
+    // enrollment is still recent, so the proxy's clock moves ten minutes on until the step-up is asked for.
+    proxy_clock.skew(Duration::from_secs(600));
+    window
+        .click_on(&format!("{row} [data-action=remove]"), UI_TIMEOUT)
+        .await?;
+    window.wait_for("#dlg-remove[open]", UI_TIMEOUT).await?;
+    wait_text(&window, "#dlg-remove-title", "Remove “Backup key”?").await?;
+    window.screenshot("confirm-remove").await?;
+    window.click_on("#dlg-remove-confirm", UI_TIMEOUT).await?;
+    wait_text(&window, "#dlg-remove-title", "Verify it's you").await?;
+    proxy_clock.skew(Duration::ZERO);
+    window.screenshot("step-up-asked").await?;
+    window.click_on("#dlg-remove-confirm", UI_TIMEOUT).await?;
+    window.wait_for("#dlg-browser[open]", UI_TIMEOUT).await?;
+    window.screenshot("step-up-waiting").await?;
+    let step_up = inbox.next(PAGE_TIMEOUT).await?;
+    ensure!(
+        step_up.contains("acr_values="),
+        "the step-up asks for MFA: {step_up}"
+    );
+    sign_in_in_browser(&browser, &step_up, ALICE, Mfa::SecurityKey).await?;
+
+    // Removed: guidance, then the row is gone here and at the tenant.
+    window.wait_for("#dlg-removed[open]", UI_TIMEOUT).await?;
+    let text = text_of(&window, "#dlg-removed").await?;
+    for expected in [
+        "“Backup key” was removed",
+        "You can still sign in with",
+        "YubiKey 5C",
+        "Add a replacement now",
+    ] {
+        ensure!(
+            text.contains(expected),
+            "the after-removal dialog says {expected:?}:\n{text}"
+        );
+    }
+    window.screenshot("removed").await?;
+    window.click_on("#dlg-removed-close", UI_TIMEOUT).await?;
+    window.wait_gone(&row, UI_TIMEOUT).await?;
+    let user = tenant.user_id(ALICE)?;
+    let stored = tenant.stored_methods(&user)?;
+    ensure!(
+        stored.iter().all(|m| m.id != id),
+        "the tenant no longer has {id}: {stored:?}"
+    );
+    window.screenshot("after-remove").await?;
+
+    // Sign out.
+    window.click_on("#sign-out", UI_TIMEOUT).await?;
+    window.wait_for("#sign-in", UI_TIMEOUT).await?;
+    window.screenshot("signed-out-again").await?;
+
+    window.close().await;
+    browser.close().await;
+    tenant.shutdown().await;
+    eprintln!("window test: whole scenario {:?}", started.elapsed());
+    Ok(())
+}
