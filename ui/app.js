@@ -537,7 +537,13 @@ function stopRename() {
 
 // ---- Browser round trips (enroll, step-up) ---------------------------------------------------------------------
 
+function hideToast() {
+  clearTimeout(toastTimer);
+  $("toast").hidden = true;
+}
+
 function openBrowserDialog(text, onCancel) {
+  hideToast();
   $("dlg-browser-text").textContent = text;
   $("dlg-browser-cancel").onclick = onCancel;
   const dialog = $("dlg-browser");
@@ -600,6 +606,7 @@ function removeCopy(method) {
 }
 
 function openRemove(method) {
+  hideToast();
   state.removing = method;
   setRemoveDialog({
     title: `Remove “${method.display_name}”?`,
@@ -745,6 +752,7 @@ function cleanupCopy(method) {
 }
 
 function showRemoved(method, remaining) {
+  hideToast();
   state.lastRemoved = method;
   $("dlg-removed-title").textContent = `“${method.display_name}” was removed`;
   const list = $("dlg-removed-remaining");
@@ -753,10 +761,15 @@ function showRemoved(method, remaining) {
     item.textContent = "No other methods: add a replacement now.";
     list.replaceChildren(item);
   } else {
+    const ordered = [
+      ...remaining.filter((m) => PASSKEY_TYPES.includes(m.type)),
+      ...remaining.filter((m) => !PASSKEY_TYPES.includes(m.type)),
+    ];
     list.replaceChildren(
-      ...remaining.map((m) => {
+      ...ordered.map((m) => {
         const item = document.createElement("li");
-        item.textContent = `${m.display_name} (${TYPE_LABELS[m.type] || m.type})`;
+        const label = TYPE_LABELS[m.type] || m.type;
+        item.textContent = m.display_name === label ? label : `${m.display_name} (${label})`;
         return item;
       }),
     );

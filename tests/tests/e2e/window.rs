@@ -371,6 +371,23 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
 
     window.close().await;
     browser.close().await;
+
+    // The app logged to the platform log folder, as JSON lines, and no token reached the log.
+    let log = home
+        .path()
+        .join("data/dev.passkey-companion.app/logs/passkey-companion.jsonl");
+    let log = std::fs::read_to_string(&log)
+        .with_context(|| format!("the app's log {}", log.display()))?;
+    ensure!(
+        log.lines()
+            .all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()),
+        "every log line is JSON:\n{log}"
+    );
+    ensure!(
+        log.contains("signed in") && log.contains("removed a method"),
+        "the log records the actions:\n{log}"
+    );
+    ensure!(!log.contains("eyJ"), "no JWT in the log:\n{log}");
     tenant.shutdown().await;
     eprintln!("window test: whole scenario {:?}", started.elapsed());
     Ok(())
