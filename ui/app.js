@@ -649,7 +649,7 @@ async function doRemove(method) {
     if (error.code === "step_up_required") {
       setRemoveDialog({
         title: "Verify it's you",
-        text: `To remove “${method.display_name}”, sign in again in your browser with another method. Then we finish removing it.`,
+        text: `To remove “${method.display_name}”, confirm it's you in your browser with one of your sign-in methods. Then we finish removing it.`,
         confirm: "Continue in browser",
         run: () => stepUpThenRemove(method),
       });

@@ -369,6 +369,23 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
     window.wait_for("#sign-in", UI_TIMEOUT).await?;
     window.screenshot("signed-out-again").await?;
 
+    // Single instance: a second launch hands over to the running app and exits.
+    let second = tokio::process::Command::new(&app)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .status();
+    let status = tokio::time::timeout(UI_TIMEOUT, second)
+        .await
+        .context("a second launch exits instead of opening another window")??;
+    ensure!(
+        status.success(),
+        "the second launch exits cleanly: {status}"
+    );
+    window.wait_for("#sign-in", UI_TIMEOUT).await?;
+
     window.close().await;
     browser.close().await;
 
