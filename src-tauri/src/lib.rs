@@ -340,6 +340,67 @@ mod ipc_tests {
     }
 
     #[test]
+    fn managed_keys_are_reported_locked_with_the_support_link() {
+        let managed = std::env::temp_dir().join(format!(
+            "passkey-companion-managed-{}.toml",
+            std::process::id()
+        ));
+        std::fs::write(
+            &managed,
+            "support_url = \"https://help.example.com/passkeys\"\nenrollment_types = [\"webauthn-roaming\"]\n",
+        )
+        .expect("write the managed file");
+        let env = CONFIGURED
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .chain([(
+                "COMPANION_SUPPORT_URL".to_owned(),
+                "https://ignored.example.com".to_owned(),
+            )])
+            .collect();
+        let sources = ConfigSources {
+            user_file: None,
+            managed: companion_client::config::ManagedSource::TomlFile(managed.clone()),
+            env,
+        };
+        let state = AppState::load(
+            &sources,
+            Arc::new(MemoryStore::new()),
+            Arc::new(SystemClock),
+        );
+        let _ = std::fs::remove_file(&managed);
+        let app = run_app(mock_builder(), tauri::generate_context!(), state).expect("app");
+        let window = WebviewWindowBuilder::new(&app, MAIN_WINDOW, WebviewUrl::default())
+            .build()
+            .expect("window");
+        let config = invoke(&window, "config", serde_json::json!({})).expect("config answers");
+        assert_eq!(
+            config["support_url"], "https://help.example.com/passkeys",
+            "the managed support link wins over the environment: {config}"
+        );
+        assert_eq!(
+            config["enrollment_types"],
+            serde_json::json!(["webauthn-roaming"]),
+            "only what the organization offers: {config}"
+        );
+        let entries = config["entries"].as_array().expect("entries");
+        let locked: Vec<&str> = entries
+            .iter()
+            .filter(|e| e["locked"] == true)
+            .filter_map(|e| e["key"].as_str())
+            .collect();
+        assert_eq!(
+            locked,
+            ["enrollment_types", "support_url"],
+            "managed keys are locked: {config}"
+        );
+        assert!(
+            config["problem"].is_null(),
+            "a complete configuration: {config}"
+        );
+    }
+
+    #[test]
     fn a_name_is_validated_before_any_network_call() {
         let mut env = CONFIGURED.to_vec();
         env.push(("COMPANION_AUDIENCE", "https://companion.example/api"));
