@@ -242,13 +242,14 @@ function startBusyCountdown(seconds, retry) {
 
 // ---- Methods list ----------------------------------------------------------------------------------------------
 
-function listState(which, text) {
+function listState(which, text, detail) {
   $("methods-loading").hidden = which !== "loading";
   $("methods-error").hidden = which !== "error";
   $("methods-empty").hidden = which !== "empty";
   $("methods").hidden = which !== "list";
   if (which === "error") {
     $("methods-error-text").textContent = text;
+    $("methods-error-detail").textContent = detail || "";
   }
 }
 
@@ -267,7 +268,7 @@ async function loadMethods() {
       }
       return;
     }
-    listState("error", `We could not load your sign-in methods. ${error.message}`);
+    listState("error", "We could not load your sign-in methods.", error.message);
   }
 }
 
