@@ -213,6 +213,23 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
     let key = browser
         .add_authenticator(VirtualAuthenticator::PresenceOnlyUsbKey)
         .await?;
+    // Cancel while the browser is open goes back to the signed-out view, ready to start again.
+    window.click_on("#sign-in", UI_TIMEOUT).await?;
+    window.wait_for("#sign-in-waiting", UI_TIMEOUT).await?;
+    let abandoned = inbox.next(PAGE_TIMEOUT).await?;
+    ensure!(
+        abandoned.contains("code_challenge_method=S256"),
+        "PKCE S256: {abandoned}"
+    );
+    window.click_on("#sign-in-cancel", UI_TIMEOUT).await?;
+    window.wait_gone("#sign-in-waiting", UI_TIMEOUT).await?;
+    window.wait_for("#sign-in", UI_TIMEOUT).await?;
+    ensure!(
+        window.find("#sign-in-error").await?.is_some()
+            && text_of(&window, "#sign-in-error").await?.is_empty(),
+        "a cancel is not reported as an error"
+    );
+
     window.click_on("#sign-in", UI_TIMEOUT).await?;
     window.wait_for("#sign-in-waiting", UI_TIMEOUT).await?;
     wait_text(&window, "#sign-in-waiting", "Continue in your browser").await?;
