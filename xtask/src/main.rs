@@ -32,11 +32,17 @@ enum Task {
     Test(TestArgs),
     /// The same as `test`: exactly what CI runs.
     Ci(TestArgs),
-    /// Build and run the local dev tenant with the demo world; prints URLs and demo credentials.
+    /// Build and run the demo: dev tenant provisioned by companion-admin, proxy, and the app (with a display).
     Demo {
         /// Port of the dev tenant on 127.0.0.1 (its base URL is http://localhost:<port>).
         #[arg(long, default_value_t = demo::DEFAULT_PORT)]
         port: u16,
+        /// Port of the proxy on 127.0.0.1.
+        #[arg(long, default_value_t = demo::DEFAULT_PROXY_PORT)]
+        proxy_port: u16,
+        /// Do not start the desktop app even when a display is available.
+        #[arg(long)]
+        no_app: bool,
     },
     /// Load-test on loopback and print a table (see docs/benchmarks.md); no suite runs them all.
     Bench {
@@ -60,7 +66,15 @@ fn main() -> std::process::ExitCode {
     let result = match cli.task {
         Task::Setup => setup::run(),
         Task::Test(args) | Task::Ci(args) => ci::test(args.inner),
-        Task::Demo { port } => demo::run(port),
+        Task::Demo {
+            port,
+            proxy_port,
+            no_app,
+        } => demo::run(demo::Options {
+            port,
+            proxy_port,
+            no_app,
+        }),
         Task::Bench { suite } => bench::run(suite),
         Task::Aaguids(args) => aaguids::run(&args),
     };
