@@ -323,6 +323,9 @@ fn child_command(program: &Path) -> tokio::process::Command {
     command
 }
 
+/// The name of the desktop app child.
+const APP: &str = "desktop app";
+
 /// A started child and what to call it.
 struct Child {
     name: &'static str,
@@ -415,7 +418,7 @@ async fn start_all(
     if with_app {
         let mut app = child_command(&paths.bin.join("passkey-companion"));
         app.envs(&env);
-        children.push(spawn("desktop app", app)?);
+        children.push(spawn(APP, app)?);
     }
     print_banner(&Banner {
         base_url: &base_url,
@@ -438,11 +441,16 @@ fn spawn(name: &'static str, mut command: tokio::process::Command) -> Result<Chi
     Ok(Child { name, child })
 }
 
-/// Waits until one of the children exits and describes it.
-async fn first_exit(children: &mut [Child]) -> anyhow::Error {
+/// Waits until a server exits, or the app fails, and describes it. The app closing normally (its window closed)
+/// leaves the servers running.
+async fn first_exit(children: &mut Vec<Child>) -> anyhow::Error {
     loop {
-        for child in children.iter_mut() {
+        let mut closed_app = None;
+        for (index, child) in children.iter_mut().enumerate() {
             match child.child.try_wait() {
+                Ok(Some(status)) if child.name == APP && status.success() => {
+                    closed_app = Some(index)
+                }
                 Ok(Some(status)) => {
                     return anyhow::anyhow!(
                         "the {} stopped on its own ({status}); see its messages above",
@@ -452,6 +460,12 @@ async fn first_exit(children: &mut [Child]) -> anyhow::Error {
                 Ok(None) => {}
                 Err(error) => return anyhow::anyhow!("checking on the {}: {error}", child.name),
             }
+        }
+        if let Some(index) = closed_app {
+            children.remove(index);
+            println!(
+                "xtask: the desktop app closed; the tenant and the proxy keep running (Ctrl-C stops them)"
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
