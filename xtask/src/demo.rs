@@ -105,6 +105,10 @@ pub(crate) fn run(options: Options) -> Result<()> {
     ensure_port_free(options.proxy_port, "--proxy-port")?;
     let display = display_available(|name| std::env::var_os(name));
     let with_app = display && !options.no_app;
+    if with_app {
+        // The desktop app needs WebKitGTK and friends to build: install what is missing, as `cargo xtask test` does.
+        crate::setup::run().context("installing the desktop app's build packages")?;
+    }
     let started = Instant::now();
     let packages = build_packages(with_app);
     let mut args = vec!["build", "--quiet"];
