@@ -62,10 +62,15 @@ fn install_packages() -> Result<()> {
             all_packages().join(" ")
         );
     }
-    let missing: Vec<&str> = all_packages()
+    let mut missing: Vec<&str> = all_packages()
         .into_iter()
         .filter(|package| !is_installed(package))
         .collect();
+    // The post-login Action's tests run on Node; machines here usually ship one outside dpkg, so Debian's is only
+    // installed when no `node` is on PATH at all.
+    if !command_exists("node") {
+        missing.push("nodejs");
+    }
     if missing.is_empty() {
         return Ok(());
     }
