@@ -61,13 +61,20 @@ static GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 pub(crate) enum Suite {
     /// companion-proxy against the upstream directly and nginx.
     Proxy,
+    /// The desktop app: start-up to painted window, memory with WebKit processes, `.deb` size.
+    App,
 }
 
 /// Runs `suite`, or every bench when `None`.
 pub(crate) fn run(suite: Option<Suite>) -> Result<()> {
     install_interrupt_handler();
     match suite {
-        Some(Suite::Proxy) | None => bench_proxy(),
+        Some(Suite::Proxy) => bench_proxy(),
+        Some(Suite::App) => crate::bench_app::run(),
+        None => {
+            bench_proxy()?;
+            crate::bench_app::run()
+        }
     }
 }
 

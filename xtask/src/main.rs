@@ -4,6 +4,8 @@
 
 mod aaguids;
 mod bench;
+mod bench_app;
+mod bundle;
 mod ci;
 mod demo;
 mod setup;
@@ -49,6 +51,8 @@ enum Task {
         /// The bench to run.
         suite: Option<bench::Suite>,
     },
+    /// Build the .deb and .rpm with the Tauri bundler (release build) and check the .deb's contents.
+    Bundle,
     /// Convert the community passkey AAGUID list into the proxy's bundled snapshot (crates/proxy/data/).
     Aaguids(aaguids::Args),
 }
@@ -76,6 +80,7 @@ fn main() -> std::process::ExitCode {
             no_app,
         }),
         Task::Bench { suite } => bench::run(suite),
+        Task::Bundle => bundle::run(),
         Task::Aaguids(args) => aaguids::run(&args),
     };
     match result {
