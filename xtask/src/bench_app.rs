@@ -1,7 +1,7 @@
 //! `cargo xtask bench app`: start-up time to a painted window, memory of the app with its WebKit processes,
 //! and the `.deb` size, each next to a baseline measured in the same run.
 //!
-//! Runs the release binary (what the `.deb` ships) under its own `dbus-run-session -- xvfb-run`. "Painted" means
+//! Runs the binary unpacked from the `.deb` (built by `cargo xtask bundle` when missing) under its own `dbus-run-session -- xvfb-run`. "Painted" means
 //! the window's content area (below the top quarter, so a browser toolbar does not count) shows at least
 //! [`PAINTED_COLORS`] distinct colours, i.e. text has been drawn; it is polled with ImageMagick's `import`, so
 //! the resolution is one screenshot (tens of milliseconds). The baselines: spawning `true`, and WebKitGTK's
@@ -53,18 +53,16 @@ pub(crate) fn run() -> Result<()> {
         return inner();
     }
     let root = project_root();
-    println!("bench app: cargo build --release -p passkey-companion");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--release", "-p", "passkey-companion"])
-        .current_dir(&root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release -p passkey-companion failed: {status}");
+    // The shipped binary: `tauri build` compiles with features a plain `cargo build` lacks (embedded assets).
+    if newest_bundle(&root, "deb").is_err() {
+        println!("bench app: no .deb yet; running `cargo xtask bundle` first");
+        crate::bundle::run()?;
     }
     let me = std::env::current_exe().context("locating the xtask binary")?;
     let status = Command::new("dbus-run-session")
         .args(["--", "xvfb-run", "-a", "-s", XVFB_SCREEN])
+        // Start the display search away from 99, where other engineers' `xvfb-run -a` race for the same number.
+        .args(["-n", &(200 + std::process::id() % 500).to_string()])
         .arg(me)
         .args(["bench", "app"])
         .env(INNER_ENV, "1")
@@ -79,15 +77,25 @@ pub(crate) fn run() -> Result<()> {
 /// Inside the session: measures the baselines and the app, prints the table.
 fn inner() -> Result<()> {
     let root = project_root();
-    let app = root
-        .join("target")
-        .join("release")
-        .join("passkey-companion");
-    if !app.is_file() {
-        bail!("{} is missing", app.display());
-    }
     let scratch = root.join("target").join("bench-app");
-    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let deb = newest_bundle(&root, "deb")?;
+    let unpacked = scratch.join("deb-root");
+    let _ = std::fs::remove_dir_all(&unpacked);
+    std::fs::create_dir_all(&unpacked)
+        .with_context(|| format!("creating {}", unpacked.display()))?;
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&unpacked)
+        .status()
+        .context("running dpkg-deb -x")?;
+    if !status.success() {
+        bail!("dpkg-deb -x {} failed: {status}", deb.display());
+    }
+    let app = unpacked.join("usr").join("bin").join("passkey-companion");
+    if !app.is_file() {
+        bail!("{} holds no /usr/bin/passkey-companion", deb.display());
+    }
 
     let mut spawn_true = Vec::new();
     for _ in 0..RUNS {
@@ -118,9 +126,14 @@ fn inner() -> Result<()> {
             "passkey-companion",
         )?);
     }
-    let deb = newest_bundle(&root, "deb").ok();
-    let deb_size = deb.as_deref().map(file_size).transpose()?;
-    print_table(&spawn_true, &baseline, &measured, deb.as_deref(), deb_size);
+    let deb_size = file_size(&deb)?;
+    print_table(
+        &spawn_true,
+        &baseline,
+        &measured,
+        Some(&deb),
+        Some(deb_size),
+    );
     Ok(())
 }
 
@@ -137,8 +150,9 @@ fn launch(command: &mut Command, home: &Path, name: &str) -> Result<Launch> {
         .env("XDG_CACHE_HOME", home.join("cache"))
         .env("XDG_STATE_HOME", home.join("state"))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        // Output to a file: MiniBrowser did not map its window with its output on /dev/null.
+        .stdout(std::fs::File::create(home.join("stdout.log"))?)
+        .stderr(std::fs::File::create(home.join("stderr.log"))?);
     std::os::unix::process::CommandExt::process_group(command, 0);
     let started = Instant::now();
     let child = command
@@ -195,7 +209,7 @@ fn visible_window(pid: u32) -> Result<Option<String>> {
 /// Whether the window shows drawn content: a screenshot as PPM, colours counted below the top quarter.
 fn painted(window: &str) -> Result<bool> {
     let output = Command::new("import")
-        .args(["-silent", "-window", window, "ppm:-"])
+        .args(["-silent", "-window", window, "-depth", "8", "ppm:-"])
         .output()
         .context("running import (apt-get install imagemagick)")?;
     if !output.status.success() {
@@ -334,7 +348,7 @@ fn print_table(
     let app_rss = rss(app);
     println!();
     println!(
-        "Medians of {RUNS} launches each, release build, under Xvfb (no GPU), alternating app and baseline."
+        "Medians of {RUNS} launches each, the .deb's binary, under Xvfb (no GPU), alternating app and baseline."
     );
     println!();
     println!(
