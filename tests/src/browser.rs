@@ -10,14 +10,12 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::artifacts_dir;
+use crate::webdriver::{Session, fresh_artifacts, sanitize};
 
 /// The W3C element reference key.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -164,10 +162,7 @@ pub struct VirtualCredential {
 /// One WebDriver session in a fresh headless Chromium profile.
 #[derive(Debug)]
 pub struct Browser {
-    http: reqwest::Client,
-    session_url: String,
-    name: String,
-    shots: AtomicU32,
+    session: Session,
     // Field order is drop order: the browser dies before its profile directory is removed.
     driver: ChromeDriver,
     _profile: tempfile::TempDir,
@@ -179,14 +174,7 @@ impl Browser {
     /// # Errors
     /// When chromedriver or Chromium is missing or the session cannot be created.
     pub async fn start(name: &str) -> anyhow::Result<Self> {
-        let artifacts = artifacts_dir()?;
-        // Screenshots of an earlier run of this session name would mislead: remove them.
-        let prefix = format!("{name}-");
-        for entry in std::fs::read_dir(&artifacts)?.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        let artifacts = fresh_artifacts(name)?;
         let driver =
             ChromeDriver::start(&artifacts.join(format!("{name}-chromedriver.log"))).await?;
         let profile = tempfile::Builder::new().prefix("e2e-chromium-").tempdir()?;
@@ -217,10 +205,7 @@ impl Browser {
             .as_str()
             .ok_or_else(|| anyhow!("no WebDriver session: {response}"))?;
         Ok(Self {
-            http,
-            session_url: format!("{}/session/{session}", driver.url),
-            name: name.to_owned(),
-            shots: AtomicU32::new(0),
+            session: Session::new(http, format!("{}/session/{session}", driver.url), name),
             driver,
             _profile: profile,
         })
@@ -228,40 +213,8 @@ impl Browser {
 
     /// Ends the session cleanly (dropping the browser kills it anyway).
     pub async fn close(self) {
-        let _ = self.http.delete(&self.session_url).send().await;
+        self.session.delete().await;
         drop(self);
-    }
-
-    async fn command(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.session_url);
-        let mut request = self.http.request(method.clone(), &url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        } else if method == reqwest::Method::POST {
-            request = request.json(&json!({}));
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("WebDriver {method} {path}"))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .with_context(|| format!("WebDriver {method} {path}: body"))?;
-        if !status.is_success() {
-            bail!(
-                "WebDriver {method} {path} failed ({status}): {} {}",
-                body["value"]["error"],
-                body["value"]["message"]
-            );
-        }
-        Ok(body["value"].clone())
     }
 
     /// Navigates to `url` and waits for the load.
@@ -269,7 +222,8 @@ impl Browser {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
-        self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+        self.session
+            .command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
             .await
             .map(drop)
     }
@@ -279,7 +233,10 @@ impl Browser {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn current_url(&self) -> anyhow::Result<String> {
-        let value = self.command(reqwest::Method::GET, "/url", None).await?;
+        let value = self
+            .session
+            .command(reqwest::Method::GET, "/url", None)
+            .await?;
         value
             .as_str()
             .map(str::to_owned)
@@ -305,12 +262,13 @@ impl Browser {
     /// # Errors
     /// When the script throws or WebDriver refuses.
     pub async fn execute(&self, script: &str, args: Value) -> anyhow::Result<Value> {
-        self.command(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": args })),
-        )
-        .await
+        self.session
+            .command(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({ "script": script, "args": args })),
+            )
+            .await
     }
 
     /// The first element matching `css`, if any.
@@ -318,8 +276,9 @@ impl Browser {
     /// # Errors
     /// When WebDriver fails for another reason than "no such element".
     pub async fn find(&self, css: &str) -> anyhow::Result<Option<String>> {
-        let url = format!("{}/element", self.session_url);
+        let url = format!("{}/element", self.session.url);
         let response = self
+            .session
             .http
             .post(&url)
             .json(&json!({ "using": "css selector", "value": css }))
@@ -370,13 +329,14 @@ impl Browser {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn click(&self, element: &str) -> anyhow::Result<()> {
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            None,
-        )
-        .await
-        .map(drop)
+        self.session
+            .command(
+                reqwest::Method::POST,
+                &format!("/element/{element}/click"),
+                None,
+            )
+            .await
+            .map(drop)
     }
 
     /// Types `text` into `element`.
@@ -384,13 +344,14 @@ impl Browser {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn type_into(&self, element: &str, text: &str) -> anyhow::Result<()> {
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await
-        .map(drop)
+        self.session
+            .command(
+                reqwest::Method::POST,
+                &format!("/element/{element}/value"),
+                Some(json!({ "text": text })),
+            )
+            .await
+            .map(drop)
     }
 
     /// Saves a PNG of the viewport as `<artifacts>/<session name>-<n>-<label>.png` and returns its path.
@@ -398,27 +359,7 @@ impl Browser {
     /// # Errors
     /// When WebDriver refuses or the file cannot be written.
     pub async fn screenshot(&self, label: &str) -> anyhow::Result<PathBuf> {
-        // Let pending paints land first: screenshots can lag a frame.
-        let _ = self
-            .command(
-                reqwest::Method::POST,
-                "/execute/async",
-                Some(json!({
-                    "script": "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
-                    "args": [],
-                })),
-            )
-            .await;
-        let value = self
-            .command(reqwest::Method::GET, "/screenshot", None)
-            .await?;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(value.as_str().unwrap_or_default())
-            .context("screenshot is not base64")?;
-        let n = self.shots.fetch_add(1, Ordering::Relaxed);
-        let path = artifacts_dir()?.join(format!("{}-{n:02}-{}.png", self.name, sanitize(label)));
-        std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(path)
+        self.session.screenshot(label).await
     }
 
     /// Adds a virtual authenticator to this session and returns its id.
@@ -445,6 +386,7 @@ impl Browser {
             }),
         };
         let value = self
+            .session
             .command(
                 reqwest::Method::POST,
                 "/webauthn/authenticator",
@@ -462,13 +404,14 @@ impl Browser {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn remove_authenticator(&self, authenticator: &str) -> anyhow::Result<()> {
-        self.command(
-            reqwest::Method::DELETE,
-            &format!("/webauthn/authenticator/{authenticator}"),
-            None,
-        )
-        .await
-        .map(drop)
+        self.session
+            .command(
+                reqwest::Method::DELETE,
+                &format!("/webauthn/authenticator/{authenticator}"),
+                None,
+            )
+            .await
+            .map(drop)
     }
 
     /// The credentials a virtual authenticator holds.
@@ -477,6 +420,7 @@ impl Browser {
     /// When WebDriver refuses.
     pub async fn credentials(&self, authenticator: &str) -> anyhow::Result<Vec<VirtualCredential>> {
         let value = self
+            .session
             .command(
                 reqwest::Method::GET,
                 &format!("/webauthn/authenticator/{authenticator}/credentials"),
@@ -505,18 +449,4 @@ impl Browser {
     pub fn driver_url(&self) -> &str {
         &self.driver.url
     }
-}
-
-/// `label` reduced to file-name-safe characters.
-fn sanitize(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

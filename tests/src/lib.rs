@@ -12,6 +12,7 @@
 pub mod browser;
 pub mod oauth;
 pub mod tenant;
+mod webdriver;
 pub mod window;
 
 use std::path::PathBuf;

@@ -7,15 +7,13 @@
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::artifacts_dir;
 use crate::browser::free_port;
+use crate::webdriver::{Session, fresh_artifacts, sanitize};
 
 /// The W3C element reference key.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -150,10 +148,7 @@ impl Drop for TauriDriver {
 /// The app's window in a WebDriver session.
 #[derive(Debug)]
 pub struct AppWindow {
-    http: reqwest::Client,
-    session_url: String,
-    name: String,
-    shots: AtomicU32,
+    session: Session,
     /// How long the app took from the session request to its first painted view.
     pub started_in: Duration,
     driver: TauriDriver,
@@ -170,13 +165,7 @@ impl AppWindow {
         application: &Path,
         env: &[(String, String)],
     ) -> anyhow::Result<Self> {
-        let artifacts = artifacts_dir()?;
-        let prefix = format!("{name}-");
-        for entry in std::fs::read_dir(&artifacts)?.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        let artifacts = fresh_artifacts(name)?;
         let driver =
             TauriDriver::start(env, &artifacts.join(format!("{name}-tauri-driver.log"))).await?;
         let http = crate::http_client();
@@ -199,10 +188,7 @@ impl AppWindow {
             .as_str()
             .ok_or_else(|| anyhow!("no WebDriver session on the app: {response}"))?;
         let mut window = Self {
-            http,
-            session_url: format!("{}/session/{session}", driver.url),
-            name: name.to_owned(),
-            shots: AtomicU32::new(0),
+            session: Session::new(http, format!("{}/session/{session}", driver.url), name),
             started_in: Duration::ZERO,
             driver,
         };
@@ -218,39 +204,8 @@ impl AppWindow {
 
     /// Ends the session (the app quits) and stops the driver.
     pub async fn close(self) {
-        let _ = self.http.delete(&self.session_url).send().await;
+        self.session.delete().await;
         drop(self);
-    }
-
-    async fn command(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.session_url);
-        let mut request = self.http.request(method.clone(), &url);
-        request = request.json(&body.unwrap_or_else(|| json!({})));
-        if method == reqwest::Method::GET {
-            request = self.http.get(&url);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("WebDriver {method} {path}"))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .with_context(|| format!("WebDriver {method} {path}: body"))?;
-        if !status.is_success() {
-            bail!(
-                "WebDriver {method} {path} failed ({status}): {} {}",
-                body["value"]["error"],
-                body["value"]["message"]
-            );
-        }
-        Ok(body["value"].clone())
     }
 
     /// Runs `script` in the window and returns its value.
@@ -258,12 +213,13 @@ impl AppWindow {
     /// # Errors
     /// When WebDriver refuses or the script throws.
     pub async fn execute(&self, script: &str, args: Value) -> anyhow::Result<Value> {
-        self.command(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": args })),
-        )
-        .await
+        self.session
+            .command(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({ "script": script, "args": args })),
+            )
+            .await
     }
 
     /// The visible text of the page.
@@ -283,8 +239,9 @@ impl AppWindow {
     /// When WebDriver fails otherwise.
     pub async fn find(&self, css: &str) -> anyhow::Result<Option<String>> {
         let response = self
+            .session
             .http
-            .post(format!("{}/element", self.session_url))
+            .post(format!("{}/element", self.session.url))
             .json(&json!({ "using": "css selector", "value": css }))
             .send()
             .await?;
@@ -356,6 +313,7 @@ impl AppWindow {
 
     async fn displayed(&self, element: &str) -> anyhow::Result<bool> {
         let value = self
+            .session
             .command(
                 reqwest::Method::GET,
                 &format!("/element/{element}/displayed"),
@@ -370,13 +328,14 @@ impl AppWindow {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn click(&self, element: &str) -> anyhow::Result<()> {
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            None,
-        )
-        .await
-        .map(drop)
+        self.session
+            .command(
+                reqwest::Method::POST,
+                &format!("/element/{element}/click"),
+                None,
+            )
+            .await
+            .map(drop)
     }
 
     /// Waits for `css` and clicks it.
@@ -393,19 +352,21 @@ impl AppWindow {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn replace_text(&self, element: &str, text: &str) -> anyhow::Result<()> {
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/clear"),
-            None,
-        )
-        .await?;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await
-        .map(drop)
+        self.session
+            .command(
+                reqwest::Method::POST,
+                &format!("/element/{element}/clear"),
+                None,
+            )
+            .await?;
+        self.session
+            .command(
+                reqwest::Method::POST,
+                &format!("/element/{element}/value"),
+                Some(json!({ "text": text })),
+            )
+            .await
+            .map(drop)
     }
 
     /// Saves a PNG of the window as `<artifacts>/<name>-<n>-<label>.png` after two animation frames.
@@ -413,45 +374,13 @@ impl AppWindow {
     /// # Errors
     /// When WebDriver refuses or the file cannot be written.
     pub async fn screenshot(&self, label: &str) -> anyhow::Result<PathBuf> {
-        let _ = self
-            .command(
-                reqwest::Method::POST,
-                "/execute/async",
-                Some(json!({
-                    "script": "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
-                    "args": [],
-                })),
-            )
-            .await;
-        let value = self
-            .command(reqwest::Method::GET, "/screenshot", None)
-            .await?;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(value.as_str().unwrap_or_default())
-            .context("screenshot is not base64")?;
-        let n = self.shots.fetch_add(1, Ordering::Relaxed);
-        let path = artifacts_dir()?.join(format!("{}-{n:02}-{}.png", self.name, sanitize(label)));
-        std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(path)
+        self.session.screenshot(label).await
     }
 
     /// The driver's base URL (for diagnostics).
     pub fn driver_url(&self) -> &str {
         &self.driver.url
     }
-}
-
-fn sanitize(label: &str) -> String {
-    label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// The app's "system browser": a script the app runs with each URL (`COMPANION_BROWSER`), which appends the URL
