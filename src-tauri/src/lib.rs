@@ -125,7 +125,7 @@ mod tests {
             "product name"
         );
         assert_eq!(
-            config.identifier, "dev.passkey-companion.app",
+            config.identifier, "dev.passkey-companion.desktop",
             "bundle identifier"
         );
         assert!(

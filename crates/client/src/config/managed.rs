@@ -13,7 +13,7 @@ use super::{ConfigError, Origin, PartialConfig};
 
 /// The macOS managed-preferences file (preference domain = the app's bundle identifier).
 pub const MACOS_MANAGED_PLIST: &str =
-    "/Library/Managed Preferences/dev.passkey-companion.app.plist";
+    "/Library/Managed Preferences/dev.passkey-companion.desktop.plist";
 /// The Windows policy key under `HKEY_LOCAL_MACHINE`.
 pub const WINDOWS_POLICY_KEY: &str = r"Software\Policies\PasskeyCompanion";
 
@@ -275,7 +275,7 @@ mod tests {
   <key>redirect_ports</key><array><integer>53180</integer><integer>53181</integer></array>
   <key>browser</key><array><string>open</string><string>-a</string><string>Safari</string></array>
 </dict></plist>"#;
-        let path = Path::new("/Library/Managed Preferences/dev.passkey-companion.app.plist");
+        let path = Path::new("/Library/Managed Preferences/dev.passkey-companion.desktop.plist");
         let layer = layer_from_plist(path, xml).unwrap();
         assert_eq!(
             layer.auth0_url.as_ref().map(url::Url::as_str),
