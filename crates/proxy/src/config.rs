@@ -40,10 +40,17 @@ pub struct Config {
     /// Address to listen on [default: 127.0.0.1:8787].
     #[arg(long, env = "COMPANION_LISTEN")]
     pub listen: Option<String>,
-    /// Auth0 tenant base URL, e.g. `https://acme.eu.auth0.com`; the token issuer is this plus `/`.
+    /// Auth0 tenant base URL, e.g. `https://acme.eu.auth0.com`: the Management API and the M2M token endpoint.
     /// `http://` is accepted only for loopback hosts. Required.
     #[arg(long, env = "COMPANION_AUTH0_URL")]
     pub auth0_url: Option<String>,
+    /// Expected `iss` of access tokens, compared exactly, when it differs from the tenant URL (an Auth0 custom
+    /// domain: `https://login.example.com/`) [default: the tenant URL plus `/`].
+    #[arg(long, env = "COMPANION_ISSUER")]
+    pub issuer: Option<String>,
+    /// Where the token signing keys are fetched [default: the issuer plus `.well-known/jwks.json`].
+    #[arg(long, env = "COMPANION_JWKS_URL")]
+    pub jwks_url: Option<String>,
     /// The proxy API identifier that access tokens must carry in `aud` [default: https://passkey-companion/api].
     #[arg(long, env = "COMPANION_AUDIENCE")]
     pub audience: Option<String>,
@@ -150,7 +157,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Audience(pub String);
 
-/// The token issuer: the tenant URL plus `/`.
+/// The token issuer, compared exactly with `iss`: by default the tenant URL plus `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issuer(pub String);
 
@@ -163,6 +170,8 @@ pub struct Settings {
     pub auth0_url: Url,
     /// Expected `iss`.
     pub issuer: Issuer,
+    /// Where the JWKS is fetched.
+    pub jwks_url: Url,
     /// Expected `aud` member.
     pub audience: Audience,
     /// M2M client id.
@@ -196,9 +205,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The tenant base URL without a trailing slash, e.g. `https://acme.eu.auth0.com`.
+    /// The tenant base URL without a trailing slash, e.g. `https://acme.eu.auth0.com` (the Management API host,
+    /// which may differ from the issuer's).
     pub fn tenant_base(&self) -> String {
-        self.issuer.0.trim_end_matches('/').to_owned()
+        self.auth0_url.as_str().trim_end_matches('/').to_owned()
     }
 
     /// Settings for an in-process test against `auth0_url` with the dev tenant's demo proxy client: port 0,
@@ -238,6 +248,8 @@ impl Settings {
 
 const LISTEN: &str = "--listen / COMPANION_LISTEN";
 const AUTH0_URL: &str = "--auth0-url / COMPANION_AUTH0_URL";
+const ISSUER: &str = "--issuer / COMPANION_ISSUER";
+const JWKS_URL: &str = "--jwks-url / COMPANION_JWKS_URL";
 const AUDIENCE: &str = "--audience / COMPANION_AUDIENCE";
 const CLIENT_ID: &str = "--mgmt-client-id / COMPANION_MGMT_CLIENT_ID";
 const CLIENT_SECRET: &str = "--mgmt-client-secret / COMPANION_MGMT_CLIENT_SECRET (or --mgmt-client-secret-file / COMPANION_MGMT_CLIENT_SECRET_FILE)";
@@ -327,6 +339,68 @@ fn tenant_url(raw: &str) -> Result<(Url, Issuer), ConfigError> {
     Ok((url, Issuer(format!("{base}/"))))
 }
 
+/// Validates the `issuer` override: an `https://` URL (or `http://` on a loopback host) without user info, query
+/// or fragment. The string is kept exactly as given (trimmed), since `iss` is compared byte for byte.
+fn issuer_url(raw: &str) -> Result<Issuer, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        setting: ISSUER,
+        reason: reason.to_owned(),
+    };
+    let raw = raw.trim();
+    let url = remote_url(raw).map_err(|reason| invalid(&reason))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("the URL must not have a query or fragment"));
+    }
+    Ok(Issuer(raw.to_owned()))
+}
+
+/// Validates the `jwks_url` override, or derives it from the issuer (`<issuer>.well-known/jwks.json`, with a `/`
+/// added when the issuer has none at its end).
+fn jwks_url(raw: Option<&str>, issuer: &Issuer) -> Result<Url, ConfigError> {
+    let (setting, candidate) = match raw {
+        Some(raw) => (JWKS_URL, raw.trim().to_owned()),
+        None => {
+            let separator = if issuer.0.ends_with('/') { "" } else { "/" };
+            (
+                ISSUER,
+                format!("{}{separator}.well-known/jwks.json", issuer.0),
+            )
+        }
+    };
+    let url = remote_url(&candidate).map_err(|reason| ConfigError::Invalid {
+        setting,
+        reason: if raw.is_some() {
+            reason
+        } else {
+            format!("the derived JWKS URL {candidate} is unusable ({reason})")
+        },
+    })?;
+    if url.fragment().is_some() {
+        return Err(ConfigError::Invalid {
+            setting,
+            reason: "the URL must not have a fragment".to_owned(),
+        });
+    }
+    Ok(url)
+}
+
+/// The checks every upstream URL passes: parses, has a host, is `https://` (or `http://` on a loopback host) and
+/// carries no user info.
+fn remote_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
+    let host = url.host().ok_or("the URL has no host")?;
+    match url.scheme() {
+        "https" => {}
+        "http" if companion_mgmt::config::is_loopback_host(&host) => {}
+        "http" => return Err("http:// is allowed only for loopback hosts".to_owned()),
+        _ => return Err("the scheme must be https".to_owned()),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the URL must not contain user info".to_owned());
+    }
+    Ok(url)
+}
+
 fn read_secret_file(path: &Path) -> Result<SecretString, ConfigError> {
     let contents = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
         setting: SECRET_FILE,
@@ -378,6 +452,8 @@ impl Config {
             config: self.config.or(lower.config),
             listen: self.listen.or(lower.listen),
             auth0_url: self.auth0_url.or(lower.auth0_url),
+            issuer: self.issuer.or(lower.issuer),
+            jwks_url: self.jwks_url.or(lower.jwks_url),
             audience: self.audience.or(lower.audience),
             mgmt_client_id: self.mgmt_client_id.or(lower.mgmt_client_id),
             mgmt_client_secret: self.mgmt_client_secret.or(lower.mgmt_client_secret),
@@ -416,7 +492,12 @@ impl Config {
             .auth0_url
             .as_deref()
             .ok_or(ConfigError::Missing { setting: AUTH0_URL })?;
-        let (auth0_url, issuer) = tenant_url(raw_url)?;
+        let (auth0_url, default_issuer) = tenant_url(raw_url)?;
+        let issuer = match self.issuer.as_deref() {
+            Some(raw) => issuer_url(raw)?,
+            None => default_issuer,
+        };
+        let jwks_url = jwks_url(self.jwks_url.as_deref(), &issuer)?;
         let audience = self
             .audience
             .unwrap_or_else(|| DEFAULT_API_AUDIENCE.to_owned());
@@ -515,6 +596,7 @@ impl Config {
             listen,
             auth0_url,
             issuer,
+            jwks_url,
             audience: Audience(audience),
             mgmt_client_id,
             mgmt_client_secret,
@@ -610,6 +692,114 @@ mod tests {
             let error = config.validate().unwrap_err().to_string();
             assert!(error.contains("COMPANION_AUTH0_URL"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn issuer_and_jwks_url_default_to_the_tenant() {
+        let settings = minimal().validate().unwrap();
+        assert_eq!(settings.issuer.0, "https://acme.eu.auth0.com/");
+        assert_eq!(
+            settings.jwks_url.as_str(),
+            "https://acme.eu.auth0.com/.well-known/jwks.json"
+        );
+    }
+
+    #[test]
+    fn a_custom_domain_issuer_moves_the_jwks_but_not_the_management_api() {
+        let mut config = minimal();
+        config.issuer = Some("https://login.example.com/".into());
+        let settings = config.validate().unwrap();
+        assert_eq!(settings.issuer.0, "https://login.example.com/");
+        assert_eq!(
+            settings.jwks_url.as_str(),
+            "https://login.example.com/.well-known/jwks.json",
+            "the JWKS follows the issuer"
+        );
+        assert_eq!(
+            settings.tenant_base(),
+            "https://acme.eu.auth0.com",
+            "the Management API stays on the tenant"
+        );
+    }
+
+    #[test]
+    fn the_issuer_is_kept_exactly_and_the_jwks_url_can_be_set() {
+        let mut config = minimal();
+        config.issuer = Some(" http://127.0.0.1:3000 ".into());
+        config.jwks_url = Some("http://127.0.0.1:3000/jwks".into());
+        let settings = config.validate().unwrap();
+        assert_eq!(
+            settings.issuer.0, "http://127.0.0.1:3000",
+            "no slash is added: iss is compared exactly"
+        );
+        assert_eq!(settings.jwks_url.as_str(), "http://127.0.0.1:3000/jwks");
+
+        let mut config = minimal();
+        config.issuer = Some("http://127.0.0.1:3000".into());
+        let settings = config.validate().unwrap();
+        assert_eq!(
+            settings.jwks_url.as_str(),
+            "http://127.0.0.1:3000/.well-known/jwks.json"
+        );
+    }
+
+    #[test]
+    fn bad_issuer_and_jwks_urls_name_their_key() {
+        for bad in [
+            "not a url",
+            "http://login.example.com/",
+            "ftp://login.example.com/",
+            "https://u:p@login.example.com/",
+            "https://login.example.com/?q=1",
+        ] {
+            let mut config = minimal();
+            config.issuer = Some(bad.into());
+            let error = config.validate().unwrap_err().to_string();
+            assert!(
+                error.contains("COMPANION_ISSUER") && error.contains("--issuer"),
+                "{bad}: {error}"
+            );
+        }
+        for bad in [
+            "jwks.json",
+            "http://keys.example.com/jwks.json",
+            "https://u@keys.example.com/jwks.json",
+            "https://keys.example.com/jwks.json#x",
+        ] {
+            let mut config = minimal();
+            config.jwks_url = Some(bad.into());
+            let error = config.validate().unwrap_err().to_string();
+            assert!(
+                error.contains("COMPANION_JWKS_URL") && error.contains("--jwks-url"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn issuer_and_jwks_url_come_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("proxy.toml");
+        std::fs::write(
+            &path,
+            "auth0_url = \"https://acme.eu.auth0.com\"\nmgmt_client_id = \"id\"\n\
+             mgmt_client_secret = \"s\"\nissuer = \"https://login.example.com/\"\n",
+        )
+        .unwrap();
+        let config = Config::try_parse_from([
+            "companion-proxy",
+            "--config",
+            path.to_str().unwrap(),
+            "--jwks-url",
+            "https://keys.example.com/jwks.json",
+        ])
+        .unwrap();
+        let settings = config.with_file().unwrap().validate().unwrap();
+        assert_eq!(settings.issuer.0, "https://login.example.com/");
+        assert_eq!(
+            settings.jwks_url.as_str(),
+            "https://keys.example.com/jwks.json"
+        );
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl AppState {
         let mgmt = MgmtClient::with_clock(mgmt_config, clock.clone()).map_err(StartError::Mgmt)?;
         let jwks = JwksCache::new(
             jwks_http(&settings)?,
-            format!("{}/.well-known/jwks.json", settings.tenant_base()),
+            settings.jwks_url.to_string(),
             clock.clone(),
             settings.jwks_min_refresh,
             settings.jwks_max_age,

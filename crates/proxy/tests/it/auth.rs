@@ -351,3 +351,42 @@ async fn a_withdrawn_key_is_refused_after_the_periodic_refresh() {
     );
     world.stop().await;
 }
+
+#[tokio::test]
+async fn a_custom_domain_issuer_is_checked_while_the_management_api_stays_on_the_tenant() {
+    let world = World::start_with(
+        |settings| {
+            let jwks = format!("{}/.well-known/jwks.json", settings.tenant_base());
+            settings.issuer = companion_proxy::config::Issuer("https://login.example.com/".into());
+            settings.jwks_url = jwks.parse().expect("jwks url");
+        },
+        true,
+    )
+    .await;
+    let mut claims = world.claims(ALICE, None);
+    claims["iss"] = serde_json::json!("https://login.example.com/");
+    let custom = world.sign(&claims);
+    let answer = world.list(&custom).await;
+    assert_eq!(
+        answer.status, 200,
+        "a token from the custom domain is accepted: {}",
+        answer.body
+    );
+    assert!(
+        world.mgmt_calls_of("GET") >= 1,
+        "the list went to the tenant's Management API"
+    );
+    let calls = world.mgmt_calls();
+    let canonical = world.token(ALICE, None);
+    let answer = world.list(&canonical).await;
+    assert_eq!(
+        answer.status, 401,
+        "the tenant's own issuer is not the configured one"
+    );
+    assert_eq!(
+        world.mgmt_calls(),
+        calls,
+        "a refused token costs no upstream call"
+    );
+    world.stop().await;
+}
