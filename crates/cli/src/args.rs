@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// your organization's managed settings (/etc/passkey-companion/config.toml; locked: neither your file nor the
 /// environment can change them), then COMPANION_* environment variables (COMPANION_AUTH0_URL, COMPANION_CLIENT_ID,
 /// COMPANION_AUDIENCE, COMPANION_PROXY_URL, COMPANION_REDIRECT_PORTS, COMPANION_BROWSER, ...); `passkeys config`
-/// shows the result and which layer set each key. COMPANION_BROWSER (or `browser`) is a command that receives the
+/// shows the result and which layer set each key. For development, demos and tests only, COMPANION_MANAGED_CONFIG
+/// names a TOML file read as the managed settings (locked the same way) while this computer has none of its own;
+/// on a managed install the fixed location always wins. COMPANION_BROWSER (or `browser`) is a command that receives the
 /// URL as its last argument; without it the system browser opens. The session's refresh token is kept in the
 /// system keyring only.
 ///

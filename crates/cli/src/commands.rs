@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use companion_client::browser::{BrowserLauncher, LaunchError, launcher_for};
 use companion_client::clock::SystemClock;
-use companion_client::config::{ConfigSources, EffectiveConfig};
+use companion_client::config::{ConfigSources, EffectiveConfig, MANAGED_CONFIG_ENV};
 use companion_client::oidc::SignInOptions;
 use companion_client::proxy::ProxyError;
 use companion_client::session::Persistence;
@@ -25,6 +25,9 @@ pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_FAILURE: u8 = 1;
 /// A usage or configuration error.
 pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// Why a managed-config override was not used.
+const OVERRIDE_IGNORED: &str = "this computer has managed settings of its own, and those always win over the development override";
 
 /// An error with its exit code.
 #[derive(Debug)]
@@ -79,6 +82,9 @@ pub(crate) async fn run(cli: Cli) -> Result<u8, Failure> {
             key.env_var()
         );
     }
+    if let Some(file) = &effective.managed().ignored_override {
+        eprintln!("passkeys: {MANAGED_CONFIG_ENV}={file} is ignored: {OVERRIDE_IGNORED}");
+    }
     let config = effective
         .validate()
         .context("incomplete configuration (see `passkeys config`)")
@@ -132,12 +138,25 @@ fn show_config(
             "entries": entries,
             "ignored_env": effective.ignored_env().iter().map(|k| k.env_var()).collect::<Vec<_>>(),
             "user_file": sources.user_file.as_ref().map(|p| p.display().to_string()),
+            "managed": effective.managed(),
             "valid": problem.is_none(),
             "problem": problem,
         }))?;
     } else {
         if let Some(path) = &sources.user_file {
             println!("user file: {}", path.display());
+        }
+        let managed = effective.managed();
+        if let Some(location) = &managed.location {
+            let how = if managed.dev_override {
+                format!(" (from {MANAGED_CONFIG_ENV}: a development override)")
+            } else {
+                String::new()
+            };
+            println!("managed settings: {location}{how}");
+        }
+        if let Some(file) = &managed.ignored_override {
+            println!("note: {MANAGED_CONFIG_ENV}={file} is ignored: {OVERRIDE_IGNORED}");
         }
         for entry in &entries {
             let value = entry.value.as_deref().unwrap_or("(not set)");

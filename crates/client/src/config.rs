@@ -8,6 +8,13 @@
 //! Every source is first parsed into a [`PartialConfig`] (every error names the file or variable and the key),
 //! then the layers are merged into an [`EffectiveConfig`] that remembers which layer set each key, and finally
 //! [`EffectiveConfig::validate`] checks that required keys are present and yields a typed [`ClientConfig`].
+//!
+//! For development, demos and tests, [`MANAGED_CONFIG_ENV`] (`COMPANION_MANAGED_CONFIG=/path/config.toml`) points
+//! the managed layer at another TOML file, whose keys are locked exactly like those of [`MANAGED_CONFIG_FILE`]. It
+//! is a development aid, not a deployment mechanism: on a real managed install the location is the fixed one
+//! (`/etc/passkey-companion/config.toml`, the macOS managed preferences, the Windows policy key), and whenever
+//! that source sets any key the override is ignored and reported ([`ManagedLayerInfo::ignored_override`]), so a
+//! user cannot swap the organization's settings for their own file.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +33,9 @@ pub const APP_DIR: &str = "passkey-companion";
 pub const MANAGED_CONFIG_FILE: &str = "/etc/passkey-companion/config.toml";
 /// Prefix of the environment variables of the environment layer.
 pub const ENV_PREFIX: &str = "COMPANION_";
+/// Development aid: a TOML file to read as the managed layer instead of the platform's fixed location, which
+/// still wins whenever it sets any key (see the module documentation).
+pub const MANAGED_CONFIG_ENV: &str = "COMPANION_MANAGED_CONFIG";
 /// Default loopback ports, each registered exactly as `http://127.0.0.1:<port>/callback`.
 pub const DEFAULT_REDIRECT_PORTS: std::ops::RangeInclusive<u16> = 53180..=53189;
 /// Largest number of redirect ports accepted.
@@ -186,6 +196,15 @@ pub enum ConfigError {
         key: ConfigKey,
         /// What is wrong (never contains the value of a secret: this configuration holds none).
         reason: String,
+    },
+    /// The file named by [`MANAGED_CONFIG_ENV`] does not exist (the platform's own managed file may be absent; an
+    /// override that names nothing is a mistake).
+    #[error("{env_var} names {}, which does not exist", path.display())]
+    ManagedOverrideMissing {
+        /// The file.
+        path: PathBuf,
+        /// The variable that named it.
+        env_var: &'static str,
     },
     /// A required key is set by no layer.
     #[error("key `{key}` is not set: add it to {user_file} or set {env_var}")]
@@ -735,6 +754,105 @@ pub enum ManagedSource {
     Plist(PathBuf),
     /// Windows policy registry values under `HKLM\Software\Policies\PasskeyCompanion`.
     WindowsRegistry,
+    /// The development override ([`MANAGED_CONFIG_ENV`]): the TOML file `file` is the managed layer, its keys
+    /// locked, unless `platform` (the platform's own managed source) sets any key: then the platform's layer is
+    /// used and the override is ignored and reported.
+    Override {
+        /// The file the variable names; it must exist.
+        file: PathBuf,
+        /// The platform's fixed managed source, which wins when it sets anything.
+        platform: Box<Self>,
+    },
+}
+
+impl ManagedSource {
+    /// The platform's fixed managed source: the macOS managed-preferences plist, the Windows policy key, else
+    /// [`MANAGED_CONFIG_FILE`].
+    pub fn platform() -> Self {
+        if cfg!(target_os = "macos") {
+            Self::Plist(PathBuf::from(managed::MACOS_MANAGED_PLIST))
+        } else if cfg!(windows) {
+            Self::WindowsRegistry
+        } else {
+            Self::TomlFile(PathBuf::from(MANAGED_CONFIG_FILE))
+        }
+    }
+
+    /// The platform's source, or the development override when `override_file` is set (see
+    /// [`MANAGED_CONFIG_ENV`]).
+    pub fn with_override(platform: Self, override_file: Option<PathBuf>) -> Self {
+        match override_file {
+            Some(file) => Self::Override {
+                file,
+                platform: Box::new(platform),
+            },
+            None => platform,
+        }
+    }
+
+    /// Where this source reads from, for display.
+    fn location(&self) -> Option<String> {
+        match self {
+            Self::None => None,
+            Self::TomlFile(path) | Self::Plist(path) => Some(path.display().to_string()),
+            Self::WindowsRegistry => Some(format!(r"HKLM\{}", managed::WINDOWS_POLICY_KEY)),
+            Self::Override { file, .. } => Some(file.display().to_string()),
+        }
+    }
+
+    /// Reads the layer and says where it came from.
+    fn load(&self) -> Result<(PartialConfig, ManagedLayerInfo), ConfigError> {
+        let info = |location: Option<String>| ManagedLayerInfo {
+            location,
+            dev_override: false,
+            ignored_override: None,
+        };
+        let layer = match self {
+            Self::None => PartialConfig::default(),
+            Self::TomlFile(path) => PartialConfig::from_toml_file(path)?,
+            Self::Plist(path) => managed::read_plist_file(path)?,
+            Self::WindowsRegistry => managed::read_windows_policy()?,
+            Self::Override { file, platform } => {
+                let (fixed, fixed_info) = platform.load()?;
+                if fixed != PartialConfig::default() {
+                    return Ok((
+                        fixed,
+                        ManagedLayerInfo {
+                            ignored_override: Some(file.display().to_string()),
+                            ..fixed_info
+                        },
+                    ));
+                }
+                if !file.exists() {
+                    return Err(ConfigError::ManagedOverrideMissing {
+                        path: file.clone(),
+                        env_var: MANAGED_CONFIG_ENV,
+                    });
+                }
+                let layer = PartialConfig::from_toml_file(file)?;
+                return Ok((
+                    layer,
+                    ManagedLayerInfo {
+                        location: self.location(),
+                        dev_override: true,
+                        ignored_override: None,
+                    },
+                ));
+            }
+        };
+        Ok((layer, info(self.location())))
+    }
+}
+
+/// Where the managed layer was read from, for `passkeys config` and the app's settings view.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ManagedLayerInfo {
+    /// The file or registry key the organization's settings are read from; `None` when there is no managed source.
+    pub location: Option<String>,
+    /// Whether `location` is the development override named by [`MANAGED_CONFIG_ENV`].
+    pub dev_override: bool,
+    /// An override file that was ignored because the platform's managed source sets keys.
+    pub ignored_override: Option<String>,
 }
 
 /// Where every layer comes from; tests build one in code, the programs use [`ConfigSources::system`].
@@ -750,26 +868,31 @@ pub struct ConfigSources {
 
 impl ConfigSources {
     /// The platform's sources: the user file under the configuration directory (Linux:
-    /// `$XDG_CONFIG_HOME/passkey-companion/config.toml`, else `~/.config/...`), the platform's managed layer, and
-    /// the process environment (variables that are not valid UTF-8 are skipped).
+    /// `$XDG_CONFIG_HOME/passkey-companion/config.toml`, else `~/.config/...`), the platform's managed layer (or
+    /// the file [`MANAGED_CONFIG_ENV`] names, while the platform's sets nothing), and the process environment
+    /// (variables that are not valid UTF-8 are skipped).
     pub fn system() -> Self {
-        let env: Vec<(String, String)> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
+        Self::platform_with_env(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        )
+    }
+
+    /// The platform's sources as [`ConfigSources::system`] builds them, for the given environment (`HOME`,
+    /// `XDG_CONFIG_HOME`, `APPDATA`, [`MANAGED_CONFIG_ENV`] and the `COMPANION_<KEY>` variables are read from it).
+    pub fn platform_with_env(env: Vec<(String, String)>) -> Self {
         let lookup = |name: &str| {
             env.iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
                 .filter(|v| !v.is_empty())
         };
-        let user_file = user_config_dir(lookup).map(|dir| dir.join(APP_DIR).join("config.toml"));
-        let managed = if cfg!(target_os = "macos") {
-            ManagedSource::Plist(PathBuf::from(managed::MACOS_MANAGED_PLIST))
-        } else if cfg!(windows) {
-            ManagedSource::WindowsRegistry
-        } else {
-            ManagedSource::TomlFile(PathBuf::from(MANAGED_CONFIG_FILE))
-        };
+        let user_file = user_config_dir(&lookup).map(|dir| dir.join(APP_DIR).join("config.toml"));
+        let managed = ManagedSource::with_override(
+            ManagedSource::platform(),
+            lookup(MANAGED_CONFIG_ENV).map(PathBuf::from),
+        );
         Self {
             user_file,
             managed,
@@ -795,20 +918,16 @@ impl ConfigSources {
             Some(path) => PartialConfig::from_toml_file(path)?,
             None => PartialConfig::default(),
         };
-        let managed = match &self.managed {
-            ManagedSource::None => PartialConfig::default(),
-            ManagedSource::TomlFile(path) => PartialConfig::from_toml_file(path)?,
-            ManagedSource::Plist(path) => managed::read_plist_file(path)?,
-            ManagedSource::WindowsRegistry => managed::read_windows_policy()?,
-        };
+        let (managed, managed_info) = self.managed.load()?;
         let env = PartialConfig::from_env(self.env.iter().map(|(k, v)| (k, v)))?;
         let mut effective = EffectiveConfig::merge(&user, &managed, &env);
         effective.user_file = self.user_file.clone();
+        effective.managed = managed_info;
         Ok(effective)
     }
 }
 
-fn user_config_dir(lookup: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+fn user_config_dir(lookup: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     if cfg!(windows) {
         return lookup("APPDATA").map(PathBuf::from);
     }
@@ -841,6 +960,7 @@ pub struct EffectiveConfig {
     origins: BTreeMap<ConfigKey, Layer>,
     ignored_env: Vec<ConfigKey>,
     user_file: Option<PathBuf>,
+    managed: ManagedLayerInfo,
 }
 
 impl EffectiveConfig {
@@ -875,6 +995,7 @@ impl EffectiveConfig {
             origins,
             ignored_env,
             user_file: None,
+            managed: ManagedLayerInfo::default(),
         }
     }
 
@@ -891,6 +1012,12 @@ impl EffectiveConfig {
     /// Whether the organization set `key`.
     pub fn is_locked(&self, key: ConfigKey) -> bool {
         self.layer_of(key) == Some(Layer::Managed)
+    }
+
+    /// Where the managed layer came from (set by [`ConfigSources::load`]; empty after a bare
+    /// [`EffectiveConfig::merge`]).
+    pub fn managed(&self) -> &ManagedLayerInfo {
+        &self.managed
     }
 
     /// Keys whose `COMPANION_*` variable was ignored because the organization manages them.

@@ -269,3 +269,216 @@ fn env_layer_parses_lists() {
     );
     assert!(layer.support_url.is_some());
 }
+
+/// A managed override file and an empty stand-in for the platform's fixed managed file.
+fn override_sources(f: &Files, platform: &std::path::Path, env: &[(&str, &str)]) -> ConfigSources {
+    ConfigSources {
+        managed: ManagedSource::with_override(
+            ManagedSource::TomlFile(platform.to_path_buf()),
+            Some(f.managed.clone()),
+        ),
+        ..sources(f, env)
+    }
+}
+
+#[test]
+fn the_managed_override_file_is_locked_like_the_system_file() {
+    let f = files(
+        r#"
+client_id = "user-client"
+support_url = "https://user.example.com/help"
+"#,
+        r#"
+auth0_url = "http://localhost:8780"
+client_id = "companion-desktop"
+proxy_url = "http://127.0.0.1:8787"
+enrollment_types = ["webauthn-roaming"]
+"#,
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let absent_platform_file = dir.path().join("etc/passkey-companion/config.toml");
+    let effective = override_sources(
+        &f,
+        &absent_platform_file,
+        &[
+            ("COMPANION_CLIENT_ID", "env-client"),
+            ("COMPANION_PROXY_URL", "http://127.0.0.1:9999"),
+            ("COMPANION_BROWSER", "chromium"),
+        ],
+    )
+    .load()
+    .expect("config loads");
+    let config = effective.validate().expect("complete");
+    assert_eq!(
+        config.client_id, "companion-desktop",
+        "the override's keys beat the user file and the environment"
+    );
+    assert_eq!(
+        config.proxy_url.as_str(),
+        "http://127.0.0.1:8787/",
+        "env cannot override a key of the override file"
+    );
+    assert_eq!(config.enrollment_types, [EnrollmentType::WebauthnRoaming]);
+    assert_eq!(
+        config.support_url.as_ref().map(url::Url::as_str),
+        Some("https://user.example.com/help"),
+        "keys the override does not set stay the user's"
+    );
+    assert_eq!(
+        config.browser.map(|b| b.program).as_deref(),
+        Some("chromium"),
+        "env still sets unmanaged keys"
+    );
+    for key in [
+        ConfigKey::Auth0Url,
+        ConfigKey::ClientId,
+        ConfigKey::ProxyUrl,
+        ConfigKey::EnrollmentTypes,
+    ] {
+        assert_eq!(effective.layer_of(key), Some(Layer::Managed), "{key}");
+        assert!(effective.is_locked(key), "{key} is locked");
+    }
+    assert!(!effective.is_locked(ConfigKey::SupportUrl));
+    let mut ignored = effective.ignored_env().to_vec();
+    ignored.sort();
+    assert_eq!(ignored, [ConfigKey::ClientId, ConfigKey::ProxyUrl]);
+    let info = effective.managed();
+    assert_eq!(
+        info.location.as_deref(),
+        Some(f.managed.display().to_string().as_str()),
+        "the override file is reported as the managed source"
+    );
+    assert!(info.dev_override, "reported as the development override");
+    assert_eq!(info.ignored_override, None);
+}
+
+#[test]
+fn a_real_managed_file_wins_over_the_override() {
+    let f = files(
+        "",
+        r#"
+client_id = "attacker-client"
+auth0_url = "https://evil.example.com"
+"#,
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let platform = dir.path().join("config.toml");
+    std::fs::write(
+        &platform,
+        r#"
+auth0_url = "https://acme.eu.auth0.com"
+client_id = "acme-desktop"
+"#,
+    )
+    .expect("write the platform file");
+    let effective = override_sources(&f, &platform, &[])
+        .load()
+        .expect("config loads");
+    let values = effective.values();
+    assert_eq!(
+        values.client_id.as_deref(),
+        Some("acme-desktop"),
+        "on a managed install the fixed location is the managed layer"
+    );
+    assert_eq!(
+        values.auth0_url.as_ref().map(url::Url::as_str),
+        Some("https://acme.eu.auth0.com/")
+    );
+    assert!(effective.is_locked(ConfigKey::ClientId));
+    let info = effective.managed();
+    assert_eq!(
+        info.location.as_deref(),
+        Some(platform.display().to_string().as_str())
+    );
+    assert!(!info.dev_override);
+    assert_eq!(
+        info.ignored_override.as_deref(),
+        Some(f.managed.display().to_string().as_str()),
+        "the ignored override is reported"
+    );
+}
+
+#[test]
+fn override_errors_name_the_file_and_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let absent = dir.path().join("absent.toml");
+    let f = files("", r#"redirect_ports = [0]"#);
+    let error = override_sources(&f, &absent, &[])
+        .load()
+        .expect_err("a bad port");
+    let text = error.to_string();
+    assert!(
+        text.contains(&f.managed.display().to_string()) && text.contains("redirect_ports"),
+        "names the override file and the key: {text}"
+    );
+
+    let f = files("", r#"colour = "blue""#);
+    let text = override_sources(&f, &absent, &[])
+        .load()
+        .expect_err("an unknown key")
+        .to_string();
+    assert!(
+        text.contains(&f.managed.display().to_string()) && text.contains("colour"),
+        "{text}"
+    );
+
+    let missing = ConfigSources {
+        user_file: None,
+        managed: ManagedSource::with_override(
+            ManagedSource::TomlFile(absent),
+            Some(dir.path().join("typo.toml")),
+        ),
+        env: Vec::new(),
+    };
+    let error = missing.load().expect_err("the override names no file");
+    assert!(
+        matches!(error, ConfigError::ManagedOverrideMissing { .. }),
+        "{error}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("typo.toml") && text.contains("COMPANION_MANAGED_CONFIG"),
+        "names the file and the variable: {text}"
+    );
+}
+
+#[test]
+fn the_platform_sources_take_the_override_from_the_environment() {
+    let env = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let plain = ConfigSources::platform_with_env(env(&[("HOME", "/home/a")]));
+    assert_eq!(plain.managed, ManagedSource::platform());
+    assert_eq!(
+        plain.user_file,
+        Some(PathBuf::from(
+            "/home/a/.config/passkey-companion/config.toml"
+        ))
+    );
+    let empty = ConfigSources::platform_with_env(env(&[("COMPANION_MANAGED_CONFIG", "")]));
+    assert_eq!(
+        empty.managed,
+        ManagedSource::platform(),
+        "an empty variable is no override"
+    );
+    let overridden = ConfigSources::platform_with_env(env(&[
+        ("COMPANION_MANAGED_CONFIG", "/srv/demo/managed.toml"),
+        ("COMPANION_CLIENT_ID", "x"),
+    ]));
+    assert_eq!(
+        overridden.managed,
+        ManagedSource::Override {
+            file: PathBuf::from("/srv/demo/managed.toml"),
+            platform: Box::new(ManagedSource::platform()),
+        }
+    );
+    #[cfg(all(unix, not(target_os = "macos")))]
+    assert_eq!(
+        ManagedSource::platform(),
+        ManagedSource::TomlFile(PathBuf::from("/etc/passkey-companion/config.toml")),
+        "the fixed location on Linux"
+    );
+}
