@@ -10,8 +10,10 @@ pub mod commands;
 pub mod error;
 mod logging;
 pub mod state;
+mod webview;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use companion_client::clock::SystemClock;
 use companion_client::config::ConfigSources;
@@ -54,13 +56,24 @@ pub fn run_app<R: Runtime>(
 /// Runs the desktop app on the system webview until its last window closes: one instance (a second launch
 /// focuses the first), the system configuration layers, the OS keyring, JSON logs in the platform log folder.
 ///
+/// Start-up overlaps its slow parts: the session's first check (keyring read, token refresh) runs on the async
+/// runtime while GTK and WebKit create the window, so the UI's first `status` finds it done or joins it.
+///
 /// Returns a failure exit code, after printing why, when the app cannot start.
 pub fn run() -> std::process::ExitCode {
+    let started = Instant::now();
+    let startup =
+        webview::Startup::from_disable_list(std::env::var(webview::DISABLE_ENV).ok().as_deref());
     let state = AppState::load(
         &ConfigSources::system(),
         Arc::new(KeyringStore::new()),
         Arc::new(SystemClock),
     );
+    if startup.session_prefetch
+        && let Some(warm_up) = state.warm_up()
+    {
+        tauri::async_runtime::spawn(warm_up);
+    }
     let builder = Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
@@ -69,12 +82,29 @@ pub fn run() -> std::process::ExitCode {
                 let _ = window.set_focus();
             }
         }))
-        .setup(|app| {
+        .setup(move |app| {
             match logging::init(app.handle()) {
                 Ok(path) => app.state::<AppState>().set_log_file(path),
                 Err(error) => eprintln!("passkey-companion: logging disabled: {error}"),
             }
-            tracing::info!(version = env!("CARGO_PKG_VERSION"), "started");
+            tracing::info!(
+                version = env!("CARGO_PKG_VERSION"),
+                webview_tuning = startup.webview_tuning,
+                session_prefetch = startup.session_prefetch,
+                "started"
+            );
+            if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+                let tuning = startup.webview_tuning;
+                let set_up = window.with_webview(move |platform| {
+                    #[cfg(target_os = "linux")]
+                    webview::set_up(&platform.inner(), started, tuning);
+                    #[cfg(not(target_os = "linux"))]
+                    let _ = (platform, started, tuning);
+                });
+                if let Err(error) = set_up {
+                    tracing::warn!(%error, "cannot set up the webview");
+                }
+            }
             Ok(())
         });
     match run_app(builder, tauri::generate_context!(), state) {

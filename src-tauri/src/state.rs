@@ -65,6 +65,20 @@ impl AppState {
         }
     }
 
+    /// The session's first check (keyring read, discovery, refresh with rotation, identity) as a future to run
+    /// while the window is being created. The UI's `status` then finds the access token and identity in memory;
+    /// if it asks while the check is still running it waits on the session's lock and reuses the result, so the
+    /// refresh token is never used twice. Failures are left for that `status` to report. `None` when the app is
+    /// not configured.
+    pub fn warm_up(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let companion = self.companion.as_ref().ok()?.clone();
+        Some(async move {
+            if let Err(error) = companion.session().status().await {
+                tracing::info!(%error, "the session could not be checked at start-up");
+            }
+        })
+    }
+
     /// Replaces the browser launcher (tests drive the URLs themselves).
     #[must_use]
     pub fn with_launcher(mut self, launcher: Arc<dyn BrowserLauncher>) -> Self {
