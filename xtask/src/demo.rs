@@ -3,10 +3,12 @@
 //! One debug `cargo build`, then: the dev tenant (demo world plus a demo-only admin M2M client, state in
 //! `target/demo/devtenant-state.json` so enrollments survive restarts), `companion-admin apply` + `export` with a demo
 //! copy of `crates/admin/tenant.toml`, `companion-proxy` from the exported proxy config, and, when a display is
-//! available, the desktop app configured from the exported desktop config. Without a display it prints the `passkeys`
-//! commands that do the same job. Ctrl-C (or SIGTERM) stops every child's process group.
+//! available, the desktop app. The exported desktop config becomes the managed settings file
+//! `target/demo/managed/config.toml`, which the app and `passkeys` read through `COMPANION_MANAGED_CONFIG`: the same
+//! locked managed layer `/etc/passkey-companion/config.toml` is on a managed install (`passkeys config` is run to
+//! check it). The banner prints the `passkeys` commands for the demo world. Ctrl-C (or SIGTERM) stops every child's
+//! process group.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,12 @@ const ADMIN_SCOPES: [&str; 18] = [
     "update:actions",
 ];
 
+/// The variable that points the desktop side's managed layer at another file (`companion_client::config::
+/// MANAGED_CONFIG_ENV`; xtask does not link the client library).
+const MANAGED_CONFIG_ENV: &str = "COMPANION_MANAGED_CONFIG";
+/// The managed file of a real Linux install, which the override never replaces.
+const SYSTEM_MANAGED_FILE: &str = "/etc/passkey-companion/config.toml";
+
 /// How long a server may take to answer after it starts.
 const READY_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -75,6 +83,7 @@ struct Paths {
     proxy_secret: PathBuf,
     proxy_config: PathBuf,
     desktop_config: PathBuf,
+    managed_config: PathBuf,
     bin: PathBuf,
 }
 
@@ -87,6 +96,7 @@ impl Paths {
             proxy_secret: dir.join("proxy-client-secret"),
             proxy_config: dir.join("proxy.toml"),
             desktop_config: dir.join("desktop-config.toml"),
+            managed_config: dir.join("managed").join("config.toml"),
             bin,
             dir,
         }
@@ -259,31 +269,92 @@ fn demo_spec(sample: &str, proxy_port: u16, secret_file: &Path) -> Result<String
     ))
 }
 
-/// The `COMPANION_*` variables equivalent to a desktop config file (lists comma-separated), in key order.
-fn desktop_env(desktop_toml: &str) -> Result<BTreeMap<String, String>> {
+/// The demo's managed settings file: the exported desktop config, checked to be a TOML table, under a header that
+/// says what it stands in for.
+fn managed_config_text(desktop_toml: &str) -> Result<String> {
     let table: toml::Table = desktop_toml
         .parse()
         .context("parsing the exported desktop config")?;
-    table
-        .into_iter()
-        .map(|(key, value)| {
-            let text = match value {
-                toml::Value::String(s) => s,
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                toml::Value::Array(items) => items
-                    .into_iter()
-                    .map(|item| match item {
-                        toml::Value::String(s) => s,
-                        other => other.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(","),
-                other => bail!("unexpected value of {key} in the desktop config: {other}"),
-            };
-            Ok((format!("COMPANION_{}", key.to_ascii_uppercase()), text))
-        })
-        .collect()
+    if table.is_empty() {
+        bail!("the exported desktop config sets nothing");
+    }
+    Ok(format!(
+        "# Written by `cargo xtask demo`: the demo's managed settings, read through {MANAGED_CONFIG_ENV} as a managed\n\
+         # install reads {SYSTEM_MANAGED_FILE} (every key here is locked). From companion-admin export:\n{desktop_toml}"
+    ))
+}
+
+/// What is wrong with `passkeys config --json` output, if the managed file's `keys` are not all locked managed
+/// values read from `file`.
+fn managed_source_problem(
+    config: &serde_json::Value,
+    file: &Path,
+    keys: &[String],
+) -> Option<String> {
+    let managed = &config["managed"];
+    if config["valid"] != true {
+        return Some(format!(
+            "the configuration is not valid: {}",
+            config["problem"].as_str().unwrap_or("no reason given")
+        ));
+    }
+    if managed["location"].as_str() != Some(file.display().to_string().as_str())
+        || managed["dev_override"] != true
+    {
+        return Some(format!(
+            "the managed layer is not read from {}: {managed}",
+            file.display()
+        ));
+    }
+    let entries = config["entries"].as_array()?;
+    for key in keys {
+        let entry = entries.iter().find(|e| e["key"] == key.as_str());
+        let managed = entry.is_some_and(|e| e["layer"] == "managed" && e["locked"] == true);
+        if !managed {
+            return Some(format!(
+                "`{key}` is not a locked managed key: {}",
+                entry.map_or_else(|| "missing".to_owned(), ToString::to_string)
+            ));
+        }
+    }
+    None
+}
+
+/// Runs `passkeys config` with the managed override and checks that every key of the managed file is reported as
+/// set by the managed layer, locked; returns the human `passkeys config` output for the banner.
+async fn check_managed_config(paths: &Paths, keys: &[String]) -> Result<String> {
+    let passkeys = paths.bin.join("passkeys");
+    let run = |json: bool| {
+        let mut command = child_command(&passkeys);
+        command
+            .arg("config")
+            .env(MANAGED_CONFIG_ENV, &paths.managed_config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if json {
+            command.arg("--json");
+        }
+        command
+    };
+    let output = run(true)
+        .output()
+        .await
+        .context("running passkeys config --json")?;
+    let config: serde_json::Value = serde_json::from_slice(&output.stdout).with_context(|| {
+        format!(
+            "passkeys config --json printed no JSON ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    if let Some(problem) = managed_source_problem(&config, &paths.managed_config, keys) {
+        bail!("`passkeys config` with {MANAGED_CONFIG_ENV}: {problem}");
+    }
+    let output = run(false)
+        .output()
+        .await
+        .context("running passkeys config")?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The arguments of a `companion-admin` run against the demo tenant.
@@ -417,11 +488,25 @@ async fn start_all(
 
     let desktop_toml = std::fs::read_to_string(&paths.desktop_config)
         .with_context(|| format!("reading {}", paths.desktop_config.display()))?;
-    let env = desktop_env(&desktop_toml)?;
-    let managed_exists = Path::new("/etc/passkey-companion/config.toml").exists();
+    let managed_dir = paths
+        .managed_config
+        .parent()
+        .context("the managed file has a folder")?;
+    std::fs::create_dir_all(managed_dir)
+        .with_context(|| format!("creating {}", managed_dir.display()))?;
+    std::fs::write(&paths.managed_config, managed_config_text(&desktop_toml)?)
+        .with_context(|| format!("writing {}", paths.managed_config.display()))?;
+    let managed_exists = Path::new(SYSTEM_MANAGED_FILE).exists();
+    let config_shown = if managed_exists {
+        None
+    } else {
+        let table: toml::Table = desktop_toml.parse().context("parsing the desktop config")?;
+        let keys: Vec<String> = table.keys().cloned().collect();
+        Some(check_managed_config(paths, &keys).await?)
+    };
     if with_app {
         let mut app = child_command(&paths.bin.join("passkey-companion"));
-        app.envs(&env);
+        app.env(MANAGED_CONFIG_ENV, &paths.managed_config);
         children.push(spawn(APP, app)?);
     }
     print_banner(&Banner {
@@ -429,7 +514,7 @@ async fn start_all(
         discovery: &discovery,
         proxy_url: &format!("http://127.0.0.1:{}", options.proxy_port),
         paths,
-        env: &env,
+        config_shown: config_shown.as_deref(),
         app_started: with_app,
         display,
         managed_exists,
@@ -576,18 +661,18 @@ struct Banner<'a> {
     discovery: &'a serde_json::Value,
     proxy_url: &'a str,
     paths: &'a Paths,
-    env: &'a BTreeMap<String, String>,
+    config_shown: Option<&'a str>,
     app_started: bool,
     display: bool,
     managed_exists: bool,
 }
 
 /// The `passkeys` commands that do what the app does, with the variables they need.
-fn passkeys_commands(bin: &Path, env: &BTreeMap<String, String>) -> String {
-    let exports: String = env
-        .iter()
-        .map(|(name, value)| format!("  export {name}='{value}'\n"))
-        .collect();
+fn passkeys_commands(bin: &Path, managed_config: &Path) -> String {
+    let exports = format!(
+        "  export {MANAGED_CONFIG_ENV}='{}'   # the demo's managed settings (locked)\n",
+        managed_config.display()
+    );
     let passkeys = bin.join("passkeys");
     let p = passkeys.display();
     format!(
@@ -613,9 +698,10 @@ fn print_banner(banner: &Banner<'_>) {
         str::to_owned,
     );
     let app = if banner.app_started {
-        "the desktop app `passkey-companion` is starting, configured through COMPANION_* variables taken from the \
-         exported desktop config (companion-client has no override for the managed file's path)"
-            .to_owned()
+        format!(
+            "the desktop app `passkey-companion` is starting with {MANAGED_CONFIG_ENV} set: its settings are the \
+             managed layer, locked, as on a managed install"
+        )
     } else if banner.display {
         "the desktop app was not started (--no-app)".to_owned()
     } else {
@@ -623,11 +709,16 @@ fn print_banner(banner: &Banner<'_>) {
          the tenant and the proxy keep running"
             .to_owned()
     };
-    let managed_warning = if banner.managed_exists {
-        "\nNOTE: /etc/passkey-companion/config.toml exists; the keys it sets are locked and override the variables \
-         below.\n"
-    } else {
-        ""
+    let managed_note = match (banner.managed_exists, banner.config_shown) {
+        (true, _) => format!(
+            "\nNOTE: {SYSTEM_MANAGED_FILE} exists: when it sets any key, the app and `passkeys` use it and ignore \
+             {MANAGED_CONFIG_ENV} (a real managed install always wins). Remove it to use the demo's settings.\n"
+        ),
+        (false, Some(shown)) => format!(
+            "\n`passkeys config` with {MANAGED_CONFIG_ENV} (checked: every key of the file is managed and locked):\n\n{}\n",
+            shown.trim_end()
+        ),
+        (false, None) => String::new(),
     };
     let paths = banner.paths;
     println!(
@@ -643,9 +734,10 @@ Passkey Companion demo: dev tenant, provisioned by companion-admin, and the prox
   state file        {state} (delete it to start over)
   spec applied      {spec}
   proxy config      {proxy_config} (exported)
-  desktop config    {desktop_config} (exported managed config)
+  desktop config    {desktop_config} (exported)
+  managed settings  {managed_config} ({MANAGED_CONFIG_ENV}; stands in for {SYSTEM_MANAGED_FILE})
   app               {app}
-{managed_warning}
+{managed_note}
 LOCAL DEMO VALUES (published for this offline tenant only; never real credentials):
 
   user                 password            second factors
@@ -668,6 +760,7 @@ Press Ctrl-C to stop everything.",
         spec = paths.spec.display(),
         proxy_config = paths.proxy_config.display(),
         desktop_config = paths.desktop_config.display(),
+        managed_config = paths.managed_config.display(),
         alice = demo::ALICE_EMAIL,
         bob = demo::BOB_EMAIL,
         password = demo::PASSWORD,
@@ -681,7 +774,7 @@ Press Ctrl-C to stop everything.",
         admin_client = ADMIN_CLIENT_ID,
         admin_secret = ADMIN_CLIENT_SECRET,
         audience = demo::API_AUDIENCE,
-        commands = passkeys_commands(&paths.bin, banner.env),
+        commands = passkeys_commands(&paths.bin, &paths.managed_config),
     );
 }
 
@@ -831,25 +924,39 @@ mod tests {
     }
 
     #[test]
-    fn the_desktop_config_becomes_companion_variables() {
-        let env = desktop_env(
-            "auth0_url = \"http://localhost:8780\"\nclient_id = \"companion-desktop\"\n\
-             redirect_ports = [53180, 53181]\nenrollment_types = [\"webauthn-platform\", \"webauthn-roaming\"]\n",
-        )
-        .expect("desktop env");
-        assert_eq!(env["COMPANION_AUTH0_URL"], "http://localhost:8780");
-        assert_eq!(env["COMPANION_CLIENT_ID"], "companion-desktop");
-        assert_eq!(env["COMPANION_REDIRECT_PORTS"], "53180,53181");
-        assert_eq!(
-            env["COMPANION_ENROLLMENT_TYPES"],
-            "webauthn-platform,webauthn-roaming"
-        );
-        let commands = passkeys_commands(Path::new("/t/debug"), &env);
+    fn the_desktop_config_becomes_the_managed_file() {
+        let exported = "auth0_url = \"http://localhost:8780\"\nclient_id = \"companion-desktop\"\n\
+             redirect_ports = [53180, 53181]\n";
+        let text = managed_config_text(exported).expect("managed file");
+        let table: toml::Table = text.parse().expect("still TOML");
+        let expected: toml::Table = exported.parse().expect("exported TOML");
+        assert_eq!(table, expected, "the exported keys, unchanged");
         assert!(
-            commands.contains("export COMPANION_REDIRECT_PORTS='53180,53181'"),
-            "the variables are exported: {commands}"
+            text.starts_with("# Written by `cargo xtask demo`")
+                && text.contains(MANAGED_CONFIG_ENV)
+                && text.contains(SYSTEM_MANAGED_FILE),
+            "the header says what the file stands in for: {text}"
+        );
+        assert!(
+            managed_config_text("").is_err(),
+            "an empty export is refused"
+        );
+        assert!(managed_config_text("client_id = ").is_err(), "not TOML");
+
+        let commands = passkeys_commands(
+            Path::new("/t/debug"),
+            Path::new("/t/demo/managed/config.toml"),
+        );
+        assert!(
+            commands.contains("export COMPANION_MANAGED_CONFIG='/t/demo/managed/config.toml'"),
+            "the override is exported: {commands}"
+        );
+        assert!(
+            !commands.contains("COMPANION_AUTH0_URL"),
+            "no environment-layer settings: {commands}"
         );
         for sub in [
+            "config",
             "login",
             "status",
             "list",
@@ -863,6 +970,44 @@ mod tests {
                 "{sub} is printed: {commands}"
             );
         }
+    }
+
+    #[test]
+    fn the_managed_source_check_wants_every_key_locked_from_the_file() {
+        let file = Path::new("/t/demo/managed/config.toml");
+        let keys = vec!["client_id".to_owned(), "proxy_url".to_owned()];
+        let config = |client_layer: &str, location: &str, dev_override: bool| {
+            serde_json::json!({
+                "valid": true,
+                "managed": { "location": location, "dev_override": dev_override, "ignored_override": null },
+                "entries": [
+                    { "key": "client_id", "layer": client_layer, "locked": client_layer == "managed" },
+                    { "key": "proxy_url", "layer": "managed", "locked": true },
+                    { "key": "browser", "layer": "environment", "locked": false },
+                ],
+            })
+        };
+        let good = config("managed", "/t/demo/managed/config.toml", true);
+        assert_eq!(managed_source_problem(&good, file, &keys), None);
+        let problem = managed_source_problem(
+            &config("environment", "/t/demo/managed/config.toml", true),
+            file,
+            &keys,
+        )
+        .expect("an unlocked key is a problem");
+        assert!(problem.contains("client_id"), "{problem}");
+        let problem = managed_source_problem(
+            &config("managed", "/etc/passkey-companion/config.toml", false),
+            file,
+            &keys,
+        )
+        .expect("another managed source is a problem");
+        assert!(problem.contains("/t/demo/managed/config.toml"), "{problem}");
+        let mut invalid = good;
+        invalid["valid"] = false.into();
+        invalid["problem"] = "key `client_id` is not set".into();
+        let problem = managed_source_problem(&invalid, file, &keys).expect("invalid");
+        assert!(problem.contains("not set"), "{problem}");
     }
 
     #[tokio::test]
