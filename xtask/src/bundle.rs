@@ -1,9 +1,14 @@
-//! `cargo xtask bundle`: builds the Linux `.deb` and `.rpm` with the Tauri bundler and checks the `.deb`.
+//! `cargo xtask bundle`: builds the Linux `.deb` and `.rpm` with the Tauri bundler and checks the `.deb`; and the
+//! same `.deb` checks in `cargo xtask test`, on a package of the debug build the end-to-end suite already made.
 //!
 //! The Tauri CLI comes prebuilt from npm (`@tauri-apps/cli@2`) into `target/tauri-cli/`, installed only when
 //! missing. Only `deb` and `rpm` are built here: the AppImage bundler downloads tools from GitHub, and msi, nsis
 //! and dmg need their own platforms; `tauri.conf.json` keeps them configured for release machines.
-//! Not part of `cargo xtask test` (a release build takes minutes); the `.deb` checks are unit-tested on a listing.
+//!
+//! In CI ([`check_debug_deb`]) no release build runs: `tauri bundle --debug --bundles deb` packages the existing
+//! `target/debug/passkey-companion` as it is (`--no-binary-patching` leaves the tested binary untouched), which
+//! takes about 2 s. The package is then listed (`dpkg-deb -c`), its control fields read (`dpkg-deb -f`), and it is
+//! unpacked into a scratch root (`dpkg-deb -x`) to check the desktop entry, icons and sample config themselves.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,6 +27,46 @@ pub(crate) const DEB_BINARY: &str = "/usr/bin/passkey-companion";
 pub(crate) const DEB_SAMPLE_CONFIG: &str = "/usr/share/doc/passkey-companion/config.toml.example";
 /// Packages the `.deb` must declare in `Depends`.
 pub(crate) const REQUIRED_DEPENDS: [&str; 3] = ["libwebkit2gtk-4.1-0", "libgtk-3-0", "xdg-utils"];
+
+/// The desktop entry's `Exec` and `Icon`: the installed binary and its icon name.
+const DESKTOP_EXEC: &str = "passkey-companion";
+
+/// The `.deb` of the debug build, packaged and checked as in [`run`] without building anything: what
+/// `cargo xtask test` runs after the tests (which built the debug app). Prints what it found and how long it took.
+pub(crate) fn check_debug_deb() -> Result<()> {
+    let started = std::time::Instant::now();
+    let root = project_root();
+    let mut build = crate::ci::cargo(&["build", "--quiet", "-p", "passkey-companion"]);
+    crate::ci::run_checked(&mut build, "cargo build -p passkey-companion")?;
+    let built = started.elapsed();
+    let cli = ensure_cli(&root)?;
+    let mut bundle = Command::new(&cli);
+    bundle
+        .args([
+            "bundle",
+            "--debug",
+            "--bundles",
+            "deb",
+            "--no-binary-patching",
+            "--ci",
+        ])
+        .current_dir(root.join("src-tauri"));
+    crate::ci::run_checked(&mut bundle, "tauri bundle --debug --bundles deb")?;
+    let deb = newest_bundle_in(&root.join("target").join("debug"), "deb")?;
+    let contents = check_deb(&deb)?;
+    println!(
+        "bundle: checked {} ({}) in {} ({} of it making sure the debug build is current): {DEB_BINARY}, {}, \
+         {} icon(s), {DEB_SAMPLE_CONFIG}, Depends: {}",
+        deb.display(),
+        human_size(file_size(&deb)?),
+        crate::ci::format_duration(started.elapsed()),
+        crate::ci::format_duration(built),
+        contents.desktop_entry,
+        contents.icons.len(),
+        contents.depends.join(", ")
+    );
+    Ok(())
+}
 
 /// Installs the CLI when missing, builds the bundles, checks the `.deb` and prints its path and size.
 pub(crate) fn run() -> Result<()> {
@@ -89,7 +134,12 @@ fn ensure_cli(root: &Path) -> Result<PathBuf> {
 
 /// The newest file with extension `ext` under `target/release/bundle/<ext>/`.
 pub(crate) fn newest_bundle(root: &Path, ext: &str) -> Result<PathBuf> {
-    let dir = root.join("target").join("release").join("bundle").join(ext);
+    newest_bundle_in(&root.join("target").join("release"), ext)
+}
+
+/// The newest file with extension `ext` under `<profile_dir>/bundle/<ext>/`.
+fn newest_bundle_in(profile_dir: &Path, ext: &str) -> Result<PathBuf> {
+    let dir = profile_dir.join("bundle").join(ext);
     let entries = std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?;
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
     for entry in entries {
@@ -132,23 +182,137 @@ pub(crate) struct DebContents {
     pub(crate) depends: Vec<String>,
 }
 
-/// Runs `dpkg-deb -c` and `dpkg-deb -I` on `deb` and checks them with [`check_deb_listing`].
+/// Runs `dpkg-deb -c` and `dpkg-deb -I` on `deb` and checks them with [`check_deb_listing`], then unpacks it into
+/// a scratch root and checks the files themselves with [`check_unpacked`].
 fn check_deb(deb: &Path) -> Result<DebContents> {
-    let listing = dpkg_deb("-c", deb)?;
-    let info = dpkg_deb("-I", deb)?;
-    check_deb_listing(&listing, &info).map_err(|problems| {
+    let listing = dpkg_deb(&["-c"], deb)?;
+    let info = dpkg_deb(&["-I"], deb)?;
+    let contents = check_deb_listing(&listing, &info).map_err(|problems| {
         anyhow::anyhow!(
             "{} is incomplete:\n  {}",
             deb.display(),
             problems.join("\n  ")
         )
-    })
+    })?;
+    let scratch = project_root().join("target").join("xtask").join("deb-root");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("clearing {}", scratch.display()))?;
+    }
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(deb)
+        .arg(&scratch)
+        .status()
+        .context("running dpkg-deb -x")?;
+    if !status.success() {
+        bail!("dpkg-deb -x {} failed: {status}", deb.display());
+    }
+    let unpacked = check_unpacked(&scratch, &contents);
+    // The scratch root only served the check.
+    let _ = std::fs::remove_dir_all(&scratch);
+    unpacked.map_err(|problems| {
+        anyhow::anyhow!(
+            "{} unpacks wrong:\n  {}",
+            deb.display(),
+            problems.join("\n  ")
+        )
+    })?;
+    Ok(contents)
 }
 
-/// The standard output of `dpkg-deb <flag> <deb>`.
-fn dpkg_deb(flag: &str, deb: &Path) -> Result<String> {
+/// Checks the files of a package unpacked under `root`: the binary is an executable ELF file, the desktop entry
+/// starts the binary with its icon, that icon is installed, and the sample config is the one in `packaging/`.
+fn check_unpacked(root: &Path, contents: &DebContents) -> Result<(), Vec<String>> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let inside = |path: &str| root.join(path.trim_start_matches('/'));
+    let mut problems = Vec::new();
+    match std::fs::read(inside(DEB_BINARY)) {
+        Ok(binary) => {
+            if !binary.starts_with(b"\x7fELF") {
+                problems.push(format!("{DEB_BINARY} is not an ELF executable"));
+            }
+            let mode = std::fs::metadata(inside(DEB_BINARY))
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
+            if mode & 0o111 == 0 {
+                problems.push(format!("{DEB_BINARY} is not executable (mode {mode:o})"));
+            }
+        }
+        Err(error) => problems.push(format!("{DEB_BINARY} unreadable: {error}")),
+    }
+    match std::fs::read_to_string(inside(&contents.desktop_entry)) {
+        Ok(entry) => problems.extend(check_desktop_entry(&entry, &contents.icons)),
+        Err(error) => problems.push(format!("{} unreadable: {error}", contents.desktop_entry)),
+    }
+    let sample = project_root().join("packaging").join("config.toml.example");
+    match (
+        std::fs::read_to_string(inside(DEB_SAMPLE_CONFIG)),
+        std::fs::read_to_string(&sample),
+    ) {
+        (Ok(shipped), Ok(expected)) if shipped == expected => {}
+        (Ok(_), Ok(_)) => problems.push(format!(
+            "{DEB_SAMPLE_CONFIG} differs from {}",
+            sample.display()
+        )),
+        (Err(error), _) | (_, Err(error)) => {
+            problems.push(format!("cannot compare the sample config: {error}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// Checks a desktop entry: an application whose `Exec` runs the installed binary and whose `Icon` names one of
+/// the installed `icons`.
+fn check_desktop_entry(entry: &str, icons: &[String]) -> Vec<String> {
+    let field = |name: &str| {
+        entry.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == name).then(|| value.trim().to_owned())
+        })
+    };
+    let mut problems = Vec::new();
+    if !entry.lines().any(|line| line.trim() == "[Desktop Entry]") {
+        problems.push("the desktop entry has no [Desktop Entry] group".to_owned());
+    }
+    if field("Type").as_deref() != Some("Application") {
+        problems.push(format!(
+            "desktop entry Type is {:?}, not Application",
+            field("Type")
+        ));
+    }
+    let exec = field("Exec").unwrap_or_default();
+    let program = exec.split_whitespace().next().unwrap_or_default();
+    if program != DESKTOP_EXEC && program != DEB_BINARY {
+        problems.push(format!(
+            "desktop entry Exec={exec:?} does not start {DEB_BINARY}"
+        ));
+    }
+    match field("Icon") {
+        Some(icon)
+            if icons
+                .iter()
+                .any(|path| path.ends_with(&format!("/apps/{icon}.png"))) => {}
+        icon => problems.push(format!(
+            "desktop entry Icon={icon:?} is not one of the installed icons {icons:?}"
+        )),
+    }
+    if field("Name").is_none_or(|name| name.is_empty()) {
+        problems.push("desktop entry has no Name".to_owned());
+    }
+    problems
+}
+
+/// The standard output of `dpkg-deb <flags> <deb>`.
+fn dpkg_deb(flags: &[&str], deb: &Path) -> Result<String> {
+    let flag = flags.join(" ");
     let output = Command::new("dpkg-deb")
-        .arg(flag)
+        .args(flags)
         .arg(deb)
         .output()
         .context("running dpkg-deb")?;
@@ -342,6 +506,83 @@ drwxr-xr-x 0/0               0 2026-11-24 10:02 usr/bin
             contents.icons,
             ["/usr/share/icons/hicolor/32x32/apps/passkey-companion.png"],
             "icon paths are absolute"
+        );
+    }
+
+    const DESKTOP_ENTRY: &str = "\
+[Desktop Entry]
+Categories=Utility;
+Comment=Manage your passkeys and sign-in methods
+Exec=passkey-companion
+StartupWMClass=passkey-companion
+Icon=passkey-companion
+Name=Passkey Companion
+Terminal=false
+Type=Application
+";
+
+    #[test]
+    fn the_desktop_entry_of_the_tauri_bundler_passes() {
+        let icons = ["/usr/share/icons/hicolor/32x32/apps/passkey-companion.png".to_owned()];
+        assert_eq!(
+            check_desktop_entry(DESKTOP_ENTRY, &icons),
+            Vec::<String>::new(),
+            "Exec runs the binary, Icon is installed"
+        );
+    }
+
+    #[test]
+    fn a_desktop_entry_with_a_wrong_exec_or_missing_icon_fails() {
+        let icons = ["/usr/share/icons/hicolor/32x32/apps/other.png".to_owned()];
+        let entry = DESKTOP_ENTRY.replace("Exec=passkey-companion", "Exec=/opt/elsewhere %u");
+        let problems = check_desktop_entry(&entry, &icons).join("\n");
+        assert!(problems.contains("Exec="), "wrong Exec: {problems}");
+        assert!(problems.contains("Icon="), "icon not installed: {problems}");
+        let problems = check_desktop_entry("Name=x\n", &icons).join("\n");
+        assert!(
+            problems.contains("[Desktop Entry]") && problems.contains("Type"),
+            "not a desktop entry: {problems}"
+        );
+    }
+
+    #[test]
+    fn an_unpacked_package_is_checked_file_by_file() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = project_root()
+            .join("target")
+            .join("xtask")
+            .join(format!("unpacked-test-{}", std::process::id()));
+        let put = |path: &str, bytes: &[u8]| {
+            let path = root.join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("dirs");
+            std::fs::write(&path, bytes).expect("write");
+            path
+        };
+        let binary = put(DEB_BINARY, b"\x7fELF rest");
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let entry = "/usr/share/applications/Passkey Companion.desktop";
+        put(entry, DESKTOP_ENTRY.as_bytes());
+        let icon = "/usr/share/icons/hicolor/32x32/apps/passkey-companion.png";
+        put(icon, b"png");
+        let sample = std::fs::read(project_root().join("packaging/config.toml.example"))
+            .expect("the sample config");
+        put(DEB_SAMPLE_CONFIG, &sample);
+        let contents = DebContents {
+            desktop_entry: entry.to_owned(),
+            icons: vec![icon.to_owned()],
+            depends: Vec::new(),
+        };
+        assert_eq!(check_unpacked(&root, &contents), Ok(()), "complete");
+        put(DEB_SAMPLE_CONFIG, b"# something else\n");
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let problems = check_unpacked(&root, &contents)
+            .expect_err("changed")
+            .join("\n");
+        std::fs::remove_dir_all(&root).expect("cleanup");
+        assert!(problems.contains("differs"), "sample config: {problems}");
+        assert!(
+            problems.contains("not executable"),
+            "binary mode: {problems}"
         );
     }
 

@@ -1,9 +1,10 @@
-//! `cargo xtask test` (alias `ci`): installs what is missing, then runs exactly what CI runs, failing fast.
+//! `cargo xtask test` (alias `ci`): installs what is missing, then runs exactly what CI runs; a failing step stops the rest.
 //!
 //! Steps: format check, clippy over every target, then every test of the workspace inside a private D-Bus
-//! session and a virtual X display with an unlocked keyring. The test step re-executes this binary as
-//! `xtask test --inner` under `dbus-run-session -- xvfb-run`, so the session, the display and the keyring
-//! daemon all end with it.
+//! session and a virtual X display with an unlocked keyring (`--no-fail-fast`: every failing test is reported in
+//! one run), then the `.deb` of the debug build the end-to-end suite made, packaged and checked. The test step
+//! re-executes this binary as `xtask test --inner` under `dbus-run-session -- xvfb-run`, so the session, the
+//! display and the keyring daemon all end with it.
 //!
 //! Clippy and the tests use the default `dev` profile and the same flags, so build scripts and proc macros
 //! compiled for one are reused by the other; nothing here builds in release mode.
@@ -102,19 +103,36 @@ fn inner_test_step() -> Result<()> {
         );
     }
     let keyring_env = unlock_keyring().context("unlocking gnome-keyring for the test session")?;
-    let mut test = cargo(&["test", "--workspace", "--locked"]);
+    let mut test = cargo(&["test", "--workspace", "--locked", "--no-fail-fast"]);
     test.envs(keyring_env);
     if let Some(bin) = setup::cargo_bin_dir() {
         // `tauri-driver` may have just been installed there, and the end-to-end tests look for it on PATH.
         test.env("PATH", path_with(&bin));
     }
     let started = Instant::now();
-    run_checked(&mut test, "cargo test --workspace --locked")?;
-    println!(
-        "xtask: tests passed in {}",
-        format_duration(started.elapsed())
-    );
-    Ok(())
+    let tests = run_checked(&mut test, "cargo test --workspace --locked --no-fail-fast");
+    let tests_took = started.elapsed();
+    // The package check runs even when a test failed: every failure is reported in one run.
+    let started = Instant::now();
+    let deb = crate::bundle::check_debug_deb().context("the .deb of the debug build");
+    let deb_took = started.elapsed();
+    match (&tests, &deb) {
+        (Ok(()), Ok(())) => {
+            println!(
+                "xtask: tests passed in {}, .deb checked in {}",
+                format_duration(tests_took),
+                format_duration(deb_took)
+            );
+        }
+        _ => {
+            for (what, result) in [("tests", &tests), (".deb check", &deb)] {
+                if let Err(error) = result {
+                    eprintln!("xtask: {what} failed: {error:#}");
+                }
+            }
+        }
+    }
+    tests.and(deb)
 }
 
 /// Starts and unlocks gnome-keyring's Secret Service in this D-Bus session and returns the environment it

@@ -52,7 +52,11 @@ enum Task {
         suite: Option<bench::Suite>,
     },
     /// Build the .deb and .rpm with the Tauri bundler (release build) and check the .deb's contents.
-    Bundle,
+    Bundle {
+        /// Instead: package the existing debug build as a .deb and check it, as `cargo xtask test` does.
+        #[arg(long)]
+        debug: bool,
+    },
     /// Convert the community passkey AAGUID list into the proxy's bundled snapshot (crates/proxy/data/).
     Aaguids(aaguids::Args),
 }
@@ -80,7 +84,8 @@ fn main() -> std::process::ExitCode {
             no_app,
         }),
         Task::Bench { suite } => bench::run(suite),
-        Task::Bundle => bundle::run(),
+        Task::Bundle { debug: false } => bundle::run(),
+        Task::Bundle { debug: true } => bundle::check_debug_deb(),
         Task::Aaguids(args) => aaguids::run(&args),
     };
     match result {
