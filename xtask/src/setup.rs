@@ -51,6 +51,55 @@ pub(crate) const TEST_PACKAGES: &[&str] = &[
 pub(crate) fn run() -> Result<()> {
     install_packages()?;
     install_tauri_driver()?;
+    install_oidc_provider(&crate::ci::project_root().join(OIDC_PROVIDER_DIR))?;
+    Ok(())
+}
+
+/// The second OpenID provider of the interoperability test (`oidc-provider` on Node), relative to the root.
+pub(crate) const OIDC_PROVIDER_DIR: &str = "tests/oidc-provider";
+
+/// The copy of the lockfile that the last successful `npm ci` installed, inside `node_modules/`.
+const INSTALLED_LOCK: &str = "node_modules/.companion-installed-lock.json";
+
+/// Whether `dir/node_modules` holds exactly what `dir/package-lock.json` pins (per the copy of the lockfile
+/// written after the last successful `npm ci`).
+fn npm_packages_current(dir: &std::path::Path) -> Result<bool> {
+    let lock = std::fs::read(dir.join("package-lock.json"))
+        .with_context(|| format!("reading {}/package-lock.json", dir.display()))?;
+    Ok(std::fs::read(dir.join(INSTALLED_LOCK)).is_ok_and(|installed| installed == lock))
+}
+
+/// Installs the npm packages of `dir` with `npm ci` (exact versions from its lockfile, from the npm registry, no
+/// install scripts) unless the installed set already matches the lockfile.
+fn install_oidc_provider(dir: &std::path::Path) -> Result<()> {
+    if npm_packages_current(dir)? {
+        return Ok(());
+    }
+    if !command_exists("npm") {
+        bail!(
+            "npm not found: install Node.js 18.12 or later with npm (Debian: apt-get install nodejs npm), \
+             then run `cargo xtask setup` again"
+        );
+    }
+    let started = Instant::now();
+    println!("xtask: npm ci in {}", dir.display());
+    let mut npm = Command::new("npm");
+    npm.args([
+        "ci",
+        "--ignore-scripts",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+    ])
+    .current_dir(dir);
+    run_quietly(&mut npm, "npm ci")?;
+    std::fs::copy(dir.join("package-lock.json"), dir.join(INSTALLED_LOCK))
+        .context("recording the installed lockfile")?;
+    println!(
+        "xtask: installed the npm packages of {} in {}",
+        dir.display(),
+        format_duration(started.elapsed())
+    );
     Ok(())
 }
 
@@ -70,6 +119,10 @@ fn install_packages() -> Result<()> {
     // installed when no `node` is on PATH at all.
     if !command_exists("node") {
         missing.push("nodejs");
+    }
+    // The interoperability test's OpenID provider is installed with npm, which Debian packages apart from Node.
+    if !command_exists("npm") {
+        missing.push("npm");
     }
     if missing.is_empty() {
         return Ok(());
@@ -264,6 +317,56 @@ mod tests {
         assert!(
             !all_packages().contains(&"dbus-x11"),
             "dbus-x11 auto-starts a stray session bus that outlives the tests"
+        );
+    }
+
+    #[test]
+    fn npm_packages_count_as_current_only_when_installed_from_the_same_lockfile() {
+        let dir = std::env::temp_dir().join(format!("xtask-npm-current-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("node_modules")).expect("scratch dir");
+        std::fs::write(dir.join("package-lock.json"), "{\"lockfileVersion\": 3}").expect("lock");
+        assert!(
+            !npm_packages_current(&dir).expect("readable"),
+            "never installed: npm ci must run"
+        );
+        std::fs::write(dir.join(INSTALLED_LOCK), "{\"lockfileVersion\": 3}").expect("stamp");
+        assert!(
+            npm_packages_current(&dir).expect("readable"),
+            "installed from this lockfile: nothing to do"
+        );
+        std::fs::write(
+            dir.join("package-lock.json"),
+            "{\"lockfileVersion\": 3, \"x\": 1}",
+        )
+        .expect("lock");
+        assert!(
+            !npm_packages_current(&dir).expect("readable"),
+            "the lockfile changed: npm ci must run again"
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn the_oidc_provider_is_pinned_by_a_committed_lockfile() {
+        let dir = crate::ci::project_root().join(OIDC_PROVIDER_DIR);
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("package.json")).expect("package.json"),
+        )
+        .expect("package.json is JSON");
+        let pinned = manifest["dependencies"]["oidc-provider"]
+            .as_str()
+            .expect("oidc-provider is a dependency");
+        assert!(
+            pinned.chars().all(|c| c.is_ascii_digit() || c == '.'),
+            "an exact version, not a range: {pinned}"
+        );
+        let lock: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("package-lock.json")).expect("package-lock.json"),
+        )
+        .expect("package-lock.json is JSON");
+        assert_eq!(
+            lock["packages"]["node_modules/oidc-provider"]["version"], pinned,
+            "the lockfile pins the same version"
         );
     }
 

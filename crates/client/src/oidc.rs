@@ -1,8 +1,10 @@
 //! OpenID Connect against the tenant with `openidconnect`: discovery, the Authorization Code + PKCE (S256)
 //! sign-in through the loopback listener, refresh, revocation.
 //!
-//! Works with any standards-compliant provider that supports PKCE and loopback redirects; Auth0 specifics are
-//! limited to the `audience` parameter. Tokens stay in `openidconnect`/`oauth2` types (redacted `Debug`) until the
+//! Works with any standards-compliant provider that supports PKCE and loopback redirects. The proxy API is named
+//! twice: Auth0's `audience` parameter and the standard RFC 8707 `resource` indicator (on the authorization and
+//! every token request; Auth0 uses `audience` when both are present, other providers ignore the unknown
+//! `audience`). The issuer is the provider's own spelling, with or without a trailing `/`. Tokens stay in `openidconnect`/`oauth2` types (redacted `Debug`) until the
 //! moment of use. Errors never carry a token: token-endpoint failures are reduced to the OAuth error code and
 //! description, transport and parse failures to their message.
 
@@ -272,6 +274,44 @@ fn check_endpoints(metadata: &Metadata) -> Result<(), String> {
     Ok(())
 }
 
+/// The RFC 8707 `resource` value for the proxy API: its identifier, when that is an absolute URI without a
+/// fragment (RFC 8707 §2). Auth0 API identifiers need not be URIs; those are sent as `audience` only.
+fn resource_indicator(audience: &str) -> Option<String> {
+    Url::parse(audience)
+        .ok()
+        .filter(|url| url.fragment().is_none())
+        .map(|_| audience.to_owned())
+}
+
+/// Why [`discover_at`] failed.
+struct DiscoveryFailure {
+    reason: String,
+    /// The document names another issuer.
+    issuer_mismatch: bool,
+}
+
+/// OpenID Connect discovery at exactly `issuer`, and its JWKS.
+async fn discover_at(issuer: &str, http: &reqwest::Client) -> Result<Metadata, DiscoveryFailure> {
+    let issuer = IssuerUrl::new(issuer.to_owned()).map_err(|e| DiscoveryFailure {
+        reason: e.to_string(),
+        issuer_mismatch: false,
+    })?;
+    Metadata::discover_async(issuer, http)
+        .await
+        .map_err(|e| DiscoveryFailure {
+            issuer_mismatch: matches!(e, openidconnect::DiscoveryError::Validation(_)),
+            reason: error_chain(&e),
+        })
+}
+
+/// The same issuer URL with its trailing `/` removed, or added when it has none.
+fn other_slash_form(issuer: &str) -> String {
+    match issuer.strip_suffix('/') {
+        Some(bare) => bare.to_owned(),
+        None => format!("{issuer}/"),
+    }
+}
+
 /// The tenant, discovered.
 #[derive(Debug, Clone)]
 pub struct Provider {
@@ -279,6 +319,8 @@ pub struct Provider {
     metadata: Arc<std::sync::RwLock<Metadata>>,
     client_id: ClientId,
     audience: String,
+    /// The RFC 8707 resource indicator: the audience, when it is an absolute URI as RFC 8707 requires.
+    resource: Option<String>,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
 }
@@ -298,16 +340,25 @@ impl Provider {
             issuer: issuer_text.clone(),
             reason,
         };
-        let issuer =
-            IssuerUrl::new(issuer_text.clone()).map_err(|e| discovery_error(e.to_string()))?;
-        let metadata = Metadata::discover_async(issuer, &http)
-            .await
-            .map_err(|e| discovery_error(error_chain(&e)))?;
+        // The configured URL is normalized (a bare host gains a `/`), while `iss` must match the provider's
+        // exactly: Auth0's issuer ends with `/`, most other providers' do not. When the document names the other
+        // form of the same URL, that exact string is the issuer (OpenID Connect Discovery 1.0 §4.3 still holds:
+        // the document came from that issuer's `.well-known` location).
+        let metadata = match discover_at(&issuer_text, &http).await {
+            Ok(metadata) => metadata,
+            Err(first) if first.issuer_mismatch => {
+                discover_at(&other_slash_form(&issuer_text), &http)
+                    .await
+                    .map_err(|_| discovery_error(first.reason))?
+            }
+            Err(first) => return Err(discovery_error(first.reason)),
+        };
         check_endpoints(&metadata).map_err(discovery_error)?;
         Ok(Self {
             metadata: Arc::new(std::sync::RwLock::new(metadata)),
             client_id: ClientId::new(config.client_id.clone()),
             audience: config.audience.clone(),
+            resource: resource_indicator(&config.audience),
             http,
             clock,
         })
@@ -435,6 +486,9 @@ impl Provider {
             .add_scopes(SCOPES.iter().map(|s| Scope::new((*s).to_owned())))
             .add_extra_param("audience", self.audience.clone())
             .set_pkce_challenge(challenge);
+        if let Some(resource) = &self.resource {
+            request = request.add_extra_param("resource", resource.clone());
+        }
         let max_age = options.step_up.then_some(Duration::ZERO);
         if let Some(max_age) = max_age {
             request = request
@@ -480,12 +534,16 @@ impl Provider {
         nonce: &Nonce,
         max_age: Option<(SystemTime, Duration)>,
     ) -> Result<TokenSet, AuthError> {
-        let response = client
+        let mut request = client
             .exchange_code(code)
             .map_err(|e| AuthError::TokenRequest {
                 reason: e.to_string(),
             })?
-            .set_pkce_verifier(verifier)
+            .set_pkce_verifier(verifier);
+        if let Some(resource) = &self.resource {
+            request = request.add_extra_param("resource", resource.clone());
+        }
+        let response = request
             .request_async(&self.http)
             .await
             .map_err(AuthError::from_token_error)?;
@@ -511,11 +569,16 @@ impl Provider {
     /// [`AuthError::TokenRejected`] (`invalid_grant` when the refresh token is no longer valid), or others.
     pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenSet, AuthError> {
         let client = self.client();
-        let response = client
-            .exchange_refresh_token(refresh_token)
-            .map_err(|e| AuthError::TokenRequest {
-                reason: e.to_string(),
-            })?
+        let mut request =
+            client
+                .exchange_refresh_token(refresh_token)
+                .map_err(|e| AuthError::TokenRequest {
+                    reason: e.to_string(),
+                })?;
+        if let Some(resource) = &self.resource {
+            request = request.add_extra_param("resource", resource.clone());
+        }
+        let response = request
             .request_async(&self.http)
             .await
             .map_err(AuthError::from_token_error)?;
@@ -627,6 +690,112 @@ mod tests {
         assert!(
             !debug.contains("at-secret-value") && !debug.contains("rt-secret-value"),
             "{debug}"
+        );
+    }
+
+    /// A provider answering discovery (naming `issuer(base)` as its issuer, and `base` for its endpoints) and an
+    /// empty JWKS, on a loopback port; returns `base`, e.g. `http://127.0.0.1:1234`.
+    async fn discovery_server(issuer: fn(&str) -> String) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let document = serde_json::json!({
+            "issuer": issuer(&base),
+            "authorization_endpoint": format!("{base}/auth"),
+            "token_endpoint": format!("{base}/token"),
+            "jwks_uri": format!("{base}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        })
+        .to_string();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = Vec::new();
+                let mut buffer = [0_u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let read = stream.read(&mut buffer).await.unwrap();
+                    assert!(read > 0, "request ended early");
+                    request.extend_from_slice(&buffer[..read]);
+                }
+                let body = if request.starts_with(b"GET /.well-known/openid-configuration ") {
+                    document.clone()
+                } else {
+                    r#"{"keys": []}"#.to_owned()
+                };
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(response.as_bytes()).await.unwrap();
+            }
+        });
+        base
+    }
+
+    async fn discover(auth0_url: &str) -> Result<Provider, AuthError> {
+        let config = ClientConfig::for_test(
+            Url::parse(auth0_url).unwrap(),
+            "client",
+            Url::parse("http://127.0.0.1:1").unwrap(),
+            vec![1],
+        );
+        let http = crate::http::build_client(None).unwrap();
+        Provider::discover(&config, http, Arc::new(crate::clock::SystemClock)).await
+    }
+
+    #[tokio::test]
+    async fn discovery_keeps_the_providers_exact_issuer_with_or_without_a_trailing_slash() {
+        // Most providers' issuer is the bare origin; the configured URL is normalized to end with `/`.
+        let bare = discovery_server(|base| base.to_owned()).await;
+        let provider = discover(&bare)
+            .await
+            .expect("a bare-origin issuer is accepted");
+        assert_eq!(
+            provider.metadata().issuer().as_str(),
+            bare,
+            "ID tokens are checked against the provider's own spelling"
+        );
+        // Auth0's issuer ends with `/`.
+        let slashed = discovery_server(|base| format!("{base}/")).await;
+        let provider = discover(&slashed).await.expect("Auth0's form is accepted");
+        assert_eq!(provider.metadata().issuer().as_str(), format!("{slashed}/"));
+    }
+
+    #[tokio::test]
+    async fn discovery_refuses_a_document_naming_another_issuer() {
+        let base = discovery_server(|_| "http://127.0.0.1:9/".to_owned()).await;
+        let error = discover(&base)
+            .await
+            .expect_err("another issuer is refused");
+        assert!(
+            matches!(&error, AuthError::Discovery { reason, .. } if reason.contains("unexpected issuer")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_resource_indicator_is_the_audience_when_it_is_an_absolute_uri() {
+        assert_eq!(
+            resource_indicator("https://passkey-companion/api").as_deref(),
+            Some("https://passkey-companion/api"),
+            "sent exactly as configured"
+        );
+        assert_eq!(
+            resource_indicator("urn:passkey-companion:api").as_deref(),
+            Some("urn:passkey-companion:api")
+        );
+        assert_eq!(
+            resource_indicator("my-api"),
+            None,
+            "not a URI: audience only"
+        );
+        assert_eq!(
+            resource_indicator("https://api.example.com/#x"),
+            None,
+            "RFC 8707 forbids a fragment"
         );
     }
 

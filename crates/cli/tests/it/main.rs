@@ -2,4 +2,5 @@
 
 mod config;
 mod flow;
+mod other_provider;
 mod support;
