@@ -1,20 +1,21 @@
 //! Headless Chromium through chromedriver, spoken to in plain W3C WebDriver over HTTP, with the WebDriver
 //! WebAuthn extension for virtual authenticators.
 //!
-//! chromedriver runs in its own process group and the whole group (driver and browser) is killed on drop, so a
-//! failed test never leaves a browser holding cargo's output open. (Chromium's crash handler starts in a session
-//! of its own, outside the group, but exits as soon as the browser is gone.) chromedriver's output goes to a log
-//! file under the artifacts directory, never to the test's stdout.
+//! chromedriver runs in its own process group ([`GroupChild`]) and the whole group (driver and browser) is killed on
+//! drop, so a failed test never leaves a browser holding cargo's output open. (Chromium's crash handler starts in a
+//! session of its own, outside the group, but exits as soon as the browser is gone.) Chromium's profile and
+//! temporary files live in the driver's scratch directory under `target/e2e-tmp/`, removed with it.
+//! chromedriver's output goes to a log file under the artifacts directory, never to the test's stdout.
 
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{anyhow, bail};
 use serde_json::{Value, json};
 
+use crate::process::GroupChild;
 use crate::webdriver::{Session, fresh_artifacts, sanitize};
 
 /// The W3C element reference key.
@@ -46,10 +47,11 @@ pub fn chromium_path() -> PathBuf {
     std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
 }
 
-/// A running chromedriver, killed with its process group on drop.
+/// A running chromedriver, killed with its process group on drop; Chromium's temporary files
+/// (`org.chromium.Chromium.*`) and its profile live in the driver's scratch directory and go with it.
 #[derive(Debug)]
 pub struct ChromeDriver {
-    child: Child,
+    child: GroupChild,
     /// Base URL of its WebDriver endpoint, e.g. `http://127.0.0.1:9515`.
     pub url: String,
 }
@@ -79,54 +81,32 @@ impl ChromeDriver {
             }
         }
         let port = free_port()?;
-        let child = Command::new(&driver)
+        let mut command = Command::new(&driver);
+        command
             .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot start {}", driver.display()))?;
-        let mut this = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        this.wait_ready().await?;
-        Ok(this)
-    }
-
-    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+            .arg(format!("--log-path={}", log.display()));
+        // chromedriver logs to --log-path; its own stdout only says it started.
+        let mut child = GroupChild::spawn("chromedriver", command, &log.with_extension("stdout"))?;
+        let url = format!("http://127.0.0.1:{port}");
         let http = crate::http_client();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("chromedriver exited early with {status}");
-            }
-            if let Ok(response) = http.get(format!("{}/status", self.url)).send().await
-                && let Ok(body) = response.json::<Value>().await
-                && body["value"]["ready"] == true
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("chromedriver did not become ready within 20 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let status = format!("{url}/status");
+        child
+            .wait_until("chromedriver", Duration::from_secs(20), || async {
+                match http.get(&status).send().await {
+                    Ok(response) => response
+                        .json::<Value>()
+                        .await
+                        .is_ok_and(|body| body["value"]["ready"] == true),
+                    Err(_) => false,
+                }
+            })
+            .await?;
+        Ok(Self { child, url })
     }
-}
 
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        if let Some(pid) = i32::try_from(self.child.id())
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// The directory Chromium gets as `TMPDIR`, removed with the driver.
+    pub fn tmp_dir(&self) -> &Path {
+        self.child.tmp_dir()
     }
 }
 
@@ -163,9 +143,8 @@ pub struct VirtualCredential {
 #[derive(Debug)]
 pub struct Browser {
     session: Session,
-    // Field order is drop order: the browser dies before its profile directory is removed.
+    // Chromium's profile lives in the driver's scratch directory, removed once the group is dead.
     driver: ChromeDriver,
-    _profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -177,9 +156,9 @@ impl Browser {
         let artifacts = fresh_artifacts(name)?;
         let driver =
             ChromeDriver::start(&artifacts.join(format!("{name}-chromedriver.log"))).await?;
-        let profile = tempfile::Builder::new().prefix("e2e-chromium-").tempdir()?;
+        let profile = driver.tmp_dir().join("profile");
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
-        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.push(format!("--user-data-dir={}", profile.display()));
         let capabilities = json!({
             "capabilities": {
                 "alwaysMatch": {
@@ -207,7 +186,6 @@ impl Browser {
         Ok(Self {
             session: Session::new(http, format!("{}/session/{session}", driver.url), name),
             driver,
-            _profile: profile,
         })
     }
 

@@ -6,11 +6,14 @@
 //!   a user's methods).
 //! - [`oauth`]: the desktop client's side of Authorization Code + PKCE: verifier, loopback callback, code
 //!   exchange, ID-token claims.
+//! - [`window`]: the real app window under `tauri-driver`, and the stand-in system browser it opens URLs with.
+//! - [`process`]: the drivers' process groups and their temporary folders under `target/e2e-tmp/`.
 //!
 //! Browser tests run one at a time ([`serial`]): the machine has two cores and Chromium is heavy.
 
 pub mod browser;
 pub mod oauth;
+pub mod process;
 pub mod tenant;
 mod webdriver;
 pub mod window;
@@ -23,17 +26,21 @@ use std::path::PathBuf;
 /// # Errors
 /// When the directory cannot be created.
 pub fn artifacts_dir() -> anyhow::Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+    let dir = target_dir().join("e2e-artifacts");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The build's target directory: `$CARGO_TARGET_DIR` or the workspace's `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("..")
                 .join("target")
         },
         PathBuf::from,
-    );
-    let dir = target.join("e2e-artifacts");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    )
 }
 
 /// The suite's HTTP client: a timeout on every request, redirects not followed (tests look at them).

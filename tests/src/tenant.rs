@@ -1,6 +1,7 @@
 //! An in-process dev tenant for end-to-end tests, and the calls tests make on it over HTTP.
 
 use anyhow::{Context as _, anyhow, bail};
+use companion_devtenant::faults::FaultSpec;
 use companion_devtenant::store::Ticket;
 use companion_devtenant::{RunningTenant, TenantOptions};
 use companion_protocol::auth0::{
@@ -176,6 +177,63 @@ impl E2eTenant {
                     .map(|u| u.methods.iter().map(|m| m.method.clone()).collect())
             })
             .ok_or_else(|| anyhow!("no user {user_id}"))
+    }
+
+    /// Adds a fault through the tenant's development controls (`POST /__dev/faults`, served with
+    /// `--dev-controls`) and returns its id.
+    ///
+    /// # Errors
+    /// When the tenant refuses the fault.
+    pub async fn inject_fault(&self, spec: &FaultSpec) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(format!("{}/__dev/faults", self.base_url()))
+            .json(spec)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("fault refused ({status}): {body}");
+        }
+        body["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no fault id in {body}"))
+    }
+
+    /// The active faults (`GET /__dev/faults`), as JSON.
+    ///
+    /// # Errors
+    /// When the tenant refuses.
+    pub async fn faults(&self) -> anyhow::Result<Vec<Value>> {
+        self.dev_list("faults").await
+    }
+
+    /// The Management calls the tenant answered, oldest first (`GET /__dev/mgmt-calls`), as JSON objects with
+    /// `method`, `path`, `status` and `injected`.
+    ///
+    /// # Errors
+    /// When the tenant refuses.
+    pub async fn mgmt_calls(&self) -> anyhow::Result<Vec<Value>> {
+        self.dev_list("mgmt-calls").await
+    }
+
+    async fn dev_list(&self, what: &str) -> anyhow::Result<Vec<Value>> {
+        let response = self
+            .http
+            .get(format!("{}/__dev/{what}", self.base_url()))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("GET /__dev/{what} refused ({status}): {body}");
+        }
+        match body {
+            Value::Array(items) => Ok(items),
+            other => bail!("GET /__dev/{what} is not a list: {other}"),
+        }
     }
 
     /// Stops the tenant.

@@ -1,18 +1,19 @@
 //! The real app window: `passkey-companion` (debug build) under `tauri-driver` + `WebKitWebDriver`, spoken to in
 //! plain W3C WebDriver over HTTP, and a "system browser" stand-in that records every URL the app opens.
 //!
-//! `tauri-driver` runs in its own process group and the whole group (driver, WebKitWebDriver, the app and its
-//! WebKit processes) is killed on drop, so a failed test never leaves them holding cargo's output open.
+//! `tauri-driver` runs in its own process group ([`GroupChild`]) and the whole group (driver, WebKitWebDriver, the
+//! app and its WebKit processes) is killed on drop, so a failed test never leaves them holding cargo's output
+//! open; their `TMPDIR` is a scratch directory under `target/e2e-tmp/`, removed with the group.
 
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::browser::free_port;
+use crate::process::GroupChild;
 use crate::webdriver::{Session, fresh_artifacts, sanitize};
 
 /// The W3C element reference key.
@@ -68,10 +69,12 @@ fn tauri_driver_path() -> anyhow::Result<PathBuf> {
     })
 }
 
-/// A running `tauri-driver`, killed with its process group on drop.
+/// A running `tauri-driver`, killed with its process group (WebKitWebDriver, the app and its WebKit processes) on
+/// drop.
 #[derive(Debug)]
 pub struct TauriDriver {
-    child: Child,
+    /// Held for its `Drop`: the group dies with the driver.
+    _group: GroupChild,
     url: String,
 }
 
@@ -88,60 +91,28 @@ impl TauriDriver {
         let driver = tauri_driver_path()?;
         let port = free_port()?;
         let native_port = free_port()?;
-        let log_file = std::fs::File::create(log)
-            .with_context(|| format!("cannot create {}", log.display()))?;
-        let child = Command::new(&driver)
+        let mut command = Command::new(&driver);
+        command
             .args([
                 "--port",
                 &port.to_string(),
                 "--native-port",
                 &native_port.to_string(),
             ])
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot start {}", driver.display()))?;
-        let mut this = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        this.wait_ready().await?;
-        Ok(this)
-    }
-
-    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut child = GroupChild::spawn("tauri-driver", command, log)?;
+        let url = format!("http://127.0.0.1:{port}");
         let http = crate::http_client();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("tauri-driver exited early with {status}");
-            }
-            if let Ok(response) = http.get(format!("{}/status", self.url)).send().await
-                && response.status().is_success()
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("tauri-driver did not become ready within 20 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for TauriDriver {
-    fn drop(&mut self) {
-        if let Some(pid) = i32::try_from(self.child.id())
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let status = format!("{url}/status");
+        child
+            .wait_until("tauri-driver", Duration::from_secs(20), || async {
+                http.get(&status)
+                    .send()
+                    .await
+                    .is_ok_and(|response| response.status().is_success())
+            })
+            .await?;
+        Ok(Self { _group: child, url })
     }
 }
 

@@ -2,8 +2,10 @@
 //! `WebKitWebDriver`, against an in-process dev tenant and proxy. Its "system browser" is the harness's headless
 //! Chromium with a virtual security key: every URL the app opens (`COMPANION_BROWSER`) is handed to it.
 //!
-//! Scenario: sign in → the demo methods are listed → add a security key → it appears → rename it → remove it
-//! (step-up with the virtual key) → it is gone → sign out. Screenshots of each state land in
+//! Scenario: sign in → the demo methods are listed → add a security key → it appears → start setting up this
+//! computer and cancel (polling stops, nothing added) → the service is busy (an injected 429): the countdown, then
+//! the retry → rename the key → remove it (step-up with the virtual key) → it is gone → export the logs → sign out
+//! → a second launch hands over. One app launch for all of it. Screenshots of each state land in
 //! `target/e2e-artifacts/window-*.png`.
 
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
+use companion_devtenant::faults::FaultSpec;
 use companion_e2e::browser::{Browser, VirtualAuthenticator};
 use companion_e2e::serial;
 use companion_e2e::tenant::{DEMO_PASSWORD, E2eTenant, PROXY_CLIENT_ID, PROXY_CLIENT_SECRET};
@@ -23,6 +26,12 @@ const ALICE: &str = "alice@example.com";
 const API_AUDIENCE: &str = "https://passkey-companion/api";
 /// Alice's demo TOTP secret (a published demo value of the local tenant).
 const ALICE_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
+/// The Management API path of users (and their methods).
+const USERS: &str = "/api/v2/users/";
+/// The `Retry-After` of the injected 429: beyond the proxy's 2 s wait budget, so it answers busy.
+const BUSY_SECONDS: u64 = 4;
+/// The app's platform identifier (bundle id), which names its data and log folders.
+const APP_IDENTIFIER: &str = "dev.passkey-companion.desktop";
 
 /// The proxy's clock: real time plus an offset the test sets, to make a recent MFA look old.
 #[derive(Debug, Clone, Default)]
@@ -165,6 +174,219 @@ async fn wait_text(window: &AppWindow, css: &str, expected: &str) -> anyhow::Res
     }
 }
 
+/// How many list requests (`GET /api/v2/users/...`) the tenant has answered so far.
+async fn list_calls(tenant: &E2eTenant) -> anyhow::Result<usize> {
+    Ok(tenant
+        .mgmt_calls()
+        .await?
+        .iter()
+        .filter(|call| {
+            call["method"] == "GET" && call["path"].as_str().is_some_and(|p| p.starts_with(USERS))
+        })
+        .count())
+}
+
+/// The ids of the rows the app lists.
+async fn listed_ids(window: &AppWindow) -> anyhow::Result<Vec<String>> {
+    let value = window
+        .execute(
+            "return Array.from(document.querySelectorAll('.method')).map(e => e.dataset.id);",
+            json!([]),
+        )
+        .await?;
+    Ok(value
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The seconds the busy banner counts down from, once it shows.
+async fn busy_seconds(window: &AppWindow) -> anyhow::Result<u64> {
+    wait_text(window, "#banner-text", "busy").await?;
+    let text = text_of(window, "#banner-text").await?;
+    text.split("Retrying in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("the busy banner says when it retries: {text:?}"))
+}
+
+/// Cancelling an enrollment in the window: the "Finish in your browser" dialog closes, the list is as before, no
+/// error shows, and the app stops polling the list.
+async fn cancel_an_enrollment(
+    window: &AppWindow,
+    tenant: &E2eTenant,
+    inbox: &mut UrlInbox,
+    user: &str,
+) -> anyhow::Result<()> {
+    let listed = listed_ids(window).await?;
+    let stored = tenant.stored_methods(user)?.len();
+    window.click_on("#add-platform", UI_TIMEOUT).await?;
+    window.wait_for("#dlg-browser[open]", UI_TIMEOUT).await?;
+    wait_text(window, "#dlg-browser-text", "set up this computer").await?;
+    let ticket = inbox.next(PAGE_TIMEOUT).await?;
+    ensure!(
+        ticket.starts_with(tenant.base_url()),
+        "the app opened the tenant's enrollment ticket: {ticket}"
+    );
+    // The app polls the list while it waits: see one poll before cancelling.
+    let polls_before = list_calls(tenant).await?;
+    let deadline = Instant::now() + UI_TIMEOUT;
+    while list_calls(tenant).await? == polls_before {
+        ensure!(
+            Instant::now() < deadline,
+            "the app never polled the list while the enrollment was open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    window.screenshot("enroll-before-cancel").await?;
+    window.click_on("#dlg-browser-cancel", UI_TIMEOUT).await?;
+    window.wait_gone("#dlg-browser[open]", UI_TIMEOUT).await?;
+    let polls_at_cancel = list_calls(tenant).await?;
+    // Polls come every 1 s, then 1.5 s, ...: 3 s without one means the polling stopped.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let polls_after = list_calls(tenant).await?;
+    ensure!(
+        polls_after == polls_at_cancel,
+        "the app stopped polling after Cancel ({polls_at_cancel} list calls at the cancel, {polls_after} 3 s later)"
+    );
+    ensure!(
+        listed_ids(window).await? == listed,
+        "the list is unchanged after a cancelled enrollment"
+    );
+    ensure!(
+        tenant.stored_methods(user)?.len() == stored,
+        "no method was added at the tenant"
+    );
+    let toast_hidden = window
+        .execute("return document.getElementById('toast').hidden;", json!([]))
+        .await?;
+    ensure!(
+        toast_hidden == json!(true),
+        "a cancel shows no message: {:?}",
+        text_of(window, "#toast").await?
+    );
+    window.wait_for("#add-platform", UI_TIMEOUT).await?;
+    window.screenshot("enroll-cancelled").await?;
+    Ok(())
+}
+
+/// The busy countdown: the tenant answers the proxy's next list call with 429 (`Retry-After` and
+/// `x-ratelimit-reset` 4 s on), beyond the proxy's wait budget, so the app shows "busy, retry in N s", counts down,
+/// and its retry succeeds.
+async fn busy_then_retry(window: &AppWindow, tenant: &E2eTenant) -> anyhow::Result<()> {
+    let listed = listed_ids(window).await?;
+    let before = tenant.mgmt_calls().await?.len();
+    tenant
+        .inject_fault(
+            &FaultSpec::status(USERS, 429)
+                .method("GET")
+                .times(1)
+                .retry_after(BUSY_SECONDS),
+        )
+        .await?;
+    window.click_on("#refresh", UI_TIMEOUT).await?;
+    let first = busy_seconds(window).await?;
+    ensure!(
+        (1..=BUSY_SECONDS).contains(&first),
+        "the countdown starts from the service's delay ({BUSY_SECONDS} s), got {first}"
+    );
+    window.screenshot("busy").await?;
+    // It counts down.
+    let deadline = Instant::now() + Duration::from_secs(BUSY_SECONDS + 5);
+    loop {
+        let text = text_of(window, "#banner-text").await?;
+        let now: Option<u64> = text
+            .split("Retrying in ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok());
+        if now.is_some_and(|n| n < first) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the busy banner did not count down from {first}: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    window.screenshot("busy-counting-down").await?;
+    // The retry goes through: the banner goes, the list stays, and the tenant saw the injected 429 then a 200.
+    window
+        .wait_gone("#banner", Duration::from_secs(BUSY_SECONDS + 10))
+        .await?;
+    let calls = tenant.mgmt_calls().await?;
+    let lists: Vec<(u64, bool)> = calls
+        .iter()
+        .skip(before)
+        .filter(|c| {
+            c["method"] == "GET" && c["path"].as_str().is_some_and(|p| p.starts_with(USERS))
+        })
+        .map(|c| (c["status"].as_u64().unwrap_or(0), c["injected"] == true))
+        .collect();
+    ensure!(
+        lists.first() == Some(&(429, true))
+            && lists
+                .get(1)
+                .is_some_and(|(status, injected)| *status == 200 && !injected),
+        "the first list call got the injected 429 and the retry a real 200: {lists:?}"
+    );
+    ensure!(
+        listed_ids(window).await? == listed,
+        "the list is shown again after the retry"
+    );
+    ensure!(
+        tenant.faults().await?.iter().all(|f| f["remaining"] != 1),
+        "the fault was used up"
+    );
+    window.screenshot("busy-retried").await?;
+    Ok(())
+}
+
+/// Export logs from the window: the command writes the log to the Downloads folder, the toast names the file, and
+/// the file holds JSON lines and no token.
+async fn export_logs(window: &AppWindow, downloads: &std::path::Path) -> anyhow::Result<()> {
+    window.click_on("#export-logs", UI_TIMEOUT).await?;
+    wait_text(window, "#toast", "Logs saved to").await?;
+    window.screenshot("logs-exported").await?;
+    let toast = text_of(window, "#toast").await?;
+    let exported = downloads.join("passkey-companion-logs.jsonl");
+    ensure!(
+        toast.contains(&exported.display().to_string()),
+        "the toast names the exported file {}: {toast:?}",
+        exported.display()
+    );
+    let log = std::fs::read_to_string(&exported)
+        .with_context(|| format!("the exported log {}", exported.display()))?;
+    ensure!(!log.trim().is_empty(), "the exported log is not empty");
+    ensure!(
+        log.lines()
+            .all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()),
+        "every exported line is JSON:\n{log}"
+    );
+    ensure!(
+        log.contains("signed in") && log.contains("added a method"),
+        "the exported log records the actions:\n{log}"
+    );
+    for secret in [
+        "eyJ",
+        "access_token",
+        "refresh_token",
+        "Bearer ",
+        "code_verifier",
+    ] {
+        ensure!(
+            !log.contains(secret),
+            "no {secret:?} in the exported log:\n{log}"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Result<()> {
     let _serial = serial().await;
@@ -177,6 +399,14 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
     let proxy_url = start_proxy(&tenant, proxy_clock.clone()).await?;
     let mut inbox = UrlInbox::new()?;
     let home = tempfile::Builder::new().prefix("e2e-app-home-").tempdir()?;
+    // "Export logs" writes to the Downloads folder, which the XDG user-dirs file names.
+    let downloads = home.path().join("Downloads");
+    std::fs::create_dir_all(&downloads)?;
+    std::fs::create_dir_all(home.path().join("config"))?;
+    std::fs::write(
+        home.path().join("config/user-dirs.dirs"),
+        format!("XDG_DOWNLOAD_DIR=\"{}\"\n", downloads.display()),
+    )?;
     let env: Vec<(String, String)> = vec![
         ("COMPANION_AUTH0_URL".into(), tenant.base_url().to_owned()),
         ("COMPANION_CLIENT_ID".into(), "companion-desktop".into()),
@@ -313,6 +543,11 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
     );
     window.screenshot("added").await?;
     let row = format!(r#".method[data-id="{id}"]"#);
+    let user = tenant.user_id(ALICE)?;
+
+    // Cancel an enrollment half-way, then a busy service: the countdown, then the retry.
+    cancel_an_enrollment(&window, &tenant, &mut inbox, &user).await?;
+    busy_then_retry(&window, &tenant).await?;
 
     // Rename inline; an over-long name is refused before anything is sent.
     window
@@ -373,13 +608,15 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
     window.screenshot("removed").await?;
     window.click_on("#dlg-removed-close", UI_TIMEOUT).await?;
     window.wait_gone(&row, UI_TIMEOUT).await?;
-    let user = tenant.user_id(ALICE)?;
     let stored = tenant.stored_methods(&user)?;
     ensure!(
         stored.iter().all(|m| m.id != id),
         "the tenant no longer has {id}: {stored:?}"
     );
     window.screenshot("after-remove").await?;
+
+    // Export logs for support, through the window.
+    export_logs(&window, &downloads).await?;
 
     // Sign out.
     window.click_on("#sign-out", UI_TIMEOUT).await?;
@@ -409,7 +646,9 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
     // The app logged to the platform log folder, as JSON lines, and no token reached the log.
     let log = home
         .path()
-        .join("data/dev.passkey-companion.app/logs/passkey-companion.jsonl");
+        .join("data")
+        .join(APP_IDENTIFIER)
+        .join("logs/passkey-companion.jsonl");
     let log = std::fs::read_to_string(&log)
         .with_context(|| format!("the app's log {}", log.display()))?;
     ensure!(
