@@ -4,8 +4,9 @@
 //!
 //! Scenario: `login` (login form) → the refresh token is in the Secret Service keyring and in no file under the
 //! CLI's HOME → `status` → `enroll roaming` (step-up with TOTP, then the ticket page registers a virtual security
-//! key; the CLI's poll prints the new method) → `list --json` has it → `remove` (step-up answered by that same
-//! virtual key) → gone at the tenant → `logout` (keyring entry deleted, refresh token revoked at the tenant).
+//! key; the CLI's poll prints the new method) → `list --json` has it → `rename` → `remove` (step-up answered by
+//! that same virtual key) → gone at the tenant → `logout` (keyring entry deleted, refresh token revoked at the
+//! tenant).
 //! Needs a D-Bus session with an unlocked keyring and `secret-tool`, as `cargo xtask test` provides.
 
 use std::path::{Path, PathBuf};
@@ -520,6 +521,20 @@ async fn passkeys_enrolls_a_security_key_in_chromium_and_removes_it_with_step_up
     ensure!(
         list.as_object().is_some_and(|o| o.len() == 1) && ids(&list).contains(&id),
         "the proxy's list with the new key: {list}"
+    );
+
+    let renamed = cli.run(&["rename", &id, "CLI key"]).await?;
+    ensure!(
+        expect_exit(&renamed, 0, "rename")?.contains("CLI key"),
+        "{}",
+        describe(&renamed)
+    );
+    ensure!(
+        tenant
+            .stored_methods(&alice)?
+            .iter()
+            .any(|m| m.id == id && m.name.as_deref() == Some("CLI key")),
+        "the tenant has the new name"
     );
 
     // remove: the enrollment's MFA is still recent, so the proxy's clock moves ten minutes on until the step-up
