@@ -715,7 +715,8 @@ fn print_banner(banner: &Banner<'_>) {
              {MANAGED_CONFIG_ENV} (a real managed install always wins). Remove it to use the demo's settings.\n"
         ),
         (false, Some(shown)) => format!(
-            "\n`passkeys config` with {MANAGED_CONFIG_ENV} (checked: every key of the file is managed and locked):\n\n{}\n",
+            "\n`passkeys config` with {MANAGED_CONFIG_ENV} \
+             (checked: every key of the file is managed and locked):\n\n{}\n",
             shown.trim_end()
         ),
         (false, None) => String::new(),

@@ -27,7 +27,8 @@ pub(crate) const EXIT_FAILURE: u8 = 1;
 pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Why a managed-config override was not used.
-const OVERRIDE_IGNORED: &str = "this computer has managed settings of its own, and those always win over the development override";
+const OVERRIDE_IGNORED: &str = "this computer has managed settings of its own, \
+                                and those always win over the development override";
 
 /// An error with its exit code.
 #[derive(Debug)]
