@@ -57,10 +57,17 @@ impl std::fmt::Debug for MgmtClient {
     }
 }
 
-/// Builds the one outbound HTTP client: rustls with the native roots plus the optional extra CA, no redirects,
-/// connect and request timeouts, a user agent. Proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` stay on
-/// (reqwest's default; this function must never call `no_proxy`).
-fn build_http(config: &MgmtConfig) -> Result<reqwest::Client, ConfigError> {
+/// Builds the one outbound HTTP client of a process that talks to Auth0: rustls with the native roots plus
+/// `config`'s optional extra CA, no redirects, `config`'s connect and request timeouts and user agent. Proxies from
+/// `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` stay on (reqwest's default; this function must never call
+/// `no_proxy`).
+///
+/// [`MgmtClient::new`] builds one itself; the proxy builds it here once and shares it between its JWKS fetcher and
+/// [`MgmtClient::with_http`], so both follow the same rules and share one connection pool.
+///
+/// # Errors
+/// [`ConfigError`] when the extra CA file is unreadable, holds no certificate, or the client cannot be built.
+pub fn http_client(config: &MgmtConfig) -> Result<reqwest::Client, ConfigError> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.connect_timeout)
@@ -104,8 +111,22 @@ impl MgmtClient {
     /// # Errors
     /// [`MgmtError::InvalidConfig`] when the configuration is invalid or the extra CA file is unusable.
     pub fn with_clock(config: MgmtConfig, clock: Arc<dyn Clock>) -> Result<Self, MgmtError> {
+        let http = http_client(&config)?;
+        Self::with_http(config, http, clock)
+    }
+
+    /// A client sending through `http`, an outbound client shared with other parts of the process (build it with
+    /// [`http_client`] so it keeps the rules: no redirects, timeouts, native roots plus the extra CA, proxies from the
+    /// environment). `config`'s timeouts, user agent and CA file are then those `http` was built with.
+    ///
+    /// # Errors
+    /// [`MgmtError::InvalidConfig`] when the configuration is invalid.
+    pub fn with_http(
+        config: MgmtConfig,
+        http: reqwest::Client,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, MgmtError> {
         let base = config.validate()?;
-        let http = build_http(&config)?;
         let metrics = Arc::new(Metrics::default());
         let endpoint = TokenEndpoint {
             http: http.clone(),

@@ -5,7 +5,8 @@
 //!
 //! - [`MgmtClient`]: list (every page), get, rename and delete a user's authentication methods, and create
 //!   enrollment tickets. One `reqwest` client: rustls with native roots plus an optional extra CA, no redirects,
-//!   connect and request timeouts, proxies from the environment.
+//!   connect and request timeouts, proxies from the environment; [`http_client`] builds that client for sharing
+//!   ([`MgmtClient::with_http`]).
 //! - [`TokenCache`]: the client-credentials token, reused until a slack before expiry and refreshed by a single
 //!   flight; failures are [`FailureKind::Transient`] or [`FailureKind::Permanent`].
 //! - [`RetryPolicy`]: 429 waits from `Retry-After` / `x-ratelimit-reset` within a budget, then
@@ -21,7 +22,7 @@ mod path;
 pub mod retry;
 mod token;
 
-pub use client::MgmtClient;
+pub use client::{MgmtClient, http_client};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::MgmtConfig;
 pub use error::{

@@ -8,6 +8,7 @@
 //! - [`service`], [`policy`], [`present`]: the operations, the lockout guard and step-up rules, and the
 //!   presentation of methods (AAGUID providers, user agents, display names).
 //! - [`routes`]: `/v1/me/*`, `/healthz`, `/readyz`, `/metrics`; [`router`] assembles them with the layers.
+//! - [`server`]: the HTTP/1.1 connection loop behind [`serve`].
 //! - [`error`]: the one [`ApiError`]; [`audit`], [`metrics`], [`telemetry`]: observability.
 
 pub mod audit;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod policy;
 pub mod present;
 pub mod routes;
+pub mod server;
 pub mod service;
 pub mod telemetry;
 
@@ -59,18 +61,9 @@ pub enum StartError {
     /// The Management client could not be built.
     #[error("cannot build the management api client")]
     Mgmt(#[source] MgmtError),
-    /// The JWKS HTTP client could not be built.
-    #[error("cannot build the jwks http client")]
-    Http(#[source] reqwest::Error),
-    /// The extra CA file is unusable.
-    #[error("cannot use the extra CA file {path}")]
-    CaFile {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// The outbound HTTP client (JWKS and Management API) could not be built, e.g. the extra CA file is unusable.
+    #[error("cannot build the outbound http client")]
+    Http(#[source] companion_mgmt::ConfigError),
     /// The bundled AAGUID snapshot is invalid.
     #[error("the bundled aaguid list is invalid")]
     Aaguids(#[source] serde_json::Error),
@@ -100,33 +93,6 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The one outbound client for the JWKS: redirects off, connect and request timeouts, a user agent, the system
-/// roots plus the optional extra CA. (The Management client builds its own with the same rules.)
-fn jwks_http(settings: &Settings) -> Result<reqwest::Client, StartError> {
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(
-            settings
-                .upstream_timeout
-                .min(std::time::Duration::from_secs(5)),
-        )
-        .timeout(settings.upstream_timeout)
-        .user_agent(concat!("companion-proxy/", env!("CARGO_PKG_VERSION")));
-    if let Some(path) = &settings.extra_ca_file {
-        let ca_error = |source: Box<dyn std::error::Error + Send + Sync>| StartError::CaFile {
-            path: path.clone(),
-            source,
-        };
-        let pem = std::fs::read(path).map_err(|e| ca_error(Box::new(e)))?;
-        for certificate in
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_error(Box::new(e)))?
-        {
-            builder = builder.add_root_certificate(certificate);
-        }
-    }
-    builder.build().map_err(StartError::Http)
-}
-
 impl AppState {
     /// Builds the state: the Management client, the JWKS cache and the verifier. Nothing is fetched yet; call
     /// [`AppState::warm_up`].
@@ -146,9 +112,13 @@ impl AppState {
         mgmt_config.extra_ca_file = settings.extra_ca_file.clone();
         mgmt_config.retry = settings.mgmt_retry.clone();
         mgmt_config.user_agent = concat!("companion-proxy/", env!("CARGO_PKG_VERSION")).to_owned();
-        let mgmt = MgmtClient::with_clock(mgmt_config, clock.clone()).map_err(StartError::Mgmt)?;
+        // One outbound client for the JWKS and the Management API: the same rules (no redirects, timeouts, native
+        // roots plus the extra CA, HTTPS_PROXY) and one connection pool.
+        let http = companion_mgmt::http_client(&mgmt_config).map_err(StartError::Http)?;
+        let mgmt = MgmtClient::with_http(mgmt_config, http.clone(), clock.clone())
+            .map_err(StartError::Mgmt)?;
         let jwks = JwksCache::new(
-            jwks_http(&settings)?,
+            http,
             settings.jwks_url.to_string(),
             clock.clone(),
             settings.jwks_min_refresh,
@@ -305,7 +275,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `state`'s router on `listener` until `shutdown` completes, then drains in-flight requests.
+/// Serves `state`'s router on `listener` (HTTP/1.1, see [`server`]) until `shutdown` completes, then drains
+/// in-flight requests.
 ///
 /// # Errors
 /// When the server fails.
@@ -314,7 +285,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve_router(listener, router(state), shutdown).await
 }

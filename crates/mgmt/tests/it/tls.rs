@@ -161,6 +161,41 @@ async fn without_the_extra_ca_the_server_is_not_trusted() {
     );
 }
 
+#[tokio::test]
+async fn one_shared_client_carries_the_extra_ca_to_every_user() {
+    let (base, served) = https_token_endpoint().await;
+    let ca = file_with(TEST_ONLY_CA_PEM);
+    let mut config = config_for(&base);
+    config.extra_ca_file = Some(ca.path().to_owned());
+    let http = companion_mgmt::http_client(&config).expect("the shared client builds");
+    let client =
+        MgmtClient::with_http(config, http.clone(), Arc::new(companion_mgmt::SystemClock)).unwrap();
+    client
+        .ensure_token()
+        .await
+        .expect("the Management client trusts the extra CA through the shared client");
+    // Another user of the same client (the proxy's JWKS fetcher) gets the same trust and the same rules.
+    let response = http
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("a second user of the shared client trusts the extra CA");
+    assert!(response.status().is_success(), "{}", response.status());
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        2,
+        "both requests were served"
+    );
+}
+
+#[test]
+fn the_shared_client_refuses_an_unusable_ca_file() {
+    let mut config = config_for("https://acme.eu.auth0.com");
+    config.extra_ca_file = Some("/nonexistent/companion-ca.pem".into());
+    let error = companion_mgmt::http_client(&config).unwrap_err();
+    assert!(matches!(error, ConfigError::CaFileRead { .. }), "{error:?}");
+}
+
 fn file_with(contents: &str) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(contents.as_bytes()).unwrap();

@@ -82,3 +82,55 @@ async fn shutdown_drains_requests_in_flight() {
     assert!(refused.is_err(), "no new connections after shutdown");
     world.tenant_shutdown().await;
 }
+
+#[tokio::test]
+async fn request_heads_over_the_limit_get_431_and_copied_heads_keep_every_header() {
+    let world = World::start().await;
+    let token = world.token(ALICE, None);
+    let before = world.mgmt_calls();
+    let answer = world
+        .http
+        .get(world.url("/v1/me/authenticators"))
+        .header("authorization", format!("Bearer {token}"))
+        .header(
+            "x-padding",
+            "p".repeat(companion_proxy::server::MAX_HEADER_BYTES),
+        )
+        .send()
+        .await;
+    match answer {
+        Ok(response) => assert_eq!(response.status().as_u16(), 431, "an oversized head"),
+        // hyper may close the connection while the client is still sending.
+        Err(error) => assert!(
+            error.is_request() || error.is_body() || error.is_connect(),
+            "{error}"
+        ),
+    }
+    assert_eq!(
+        world.mgmt_calls(),
+        before,
+        "no upstream call for an oversized head"
+    );
+
+    // The head is copied out of hyper's buffer: repeated headers, the query and the request id survive.
+    let response = world
+        .http
+        .get(world.url("/v1/me/authenticators?x=1"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("x-request-id", "copied-head-1")
+        .header("accept", "application/json")
+        .header("accept", "text/plain")
+        .send()
+        .await
+        .expect("the proxy answers");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("copied-head-1"),
+        "the request id header was copied"
+    );
+    world.stop().await;
+}
