@@ -29,6 +29,24 @@ fn provider_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc-provider")
 }
 
+/// Fails (never skips) when Node or the provider's npm packages are missing.
+fn assert_prerequisites() {
+    let dir = provider_dir();
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let setup = "run `cargo xtask setup` (or `cargo xtask test`, which runs it)";
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(
+        node.as_ref().is_ok_and(|o| o.status.success()),
+        "setup failure: `node` is not on PATH ({node:?}); {setup}"
+    );
+    assert!(
+        dir.join("node_modules/oidc-provider/package.json")
+            .is_file(),
+        "setup failure: the npm package oidc-provider is not installed in {}; {setup}",
+        dir.display()
+    );
+}
+
 /// The Node OpenID provider, a child process killed on drop; its stderr is kept for failure messages.
 struct NodeProvider {
     issuer: String,
@@ -39,18 +57,6 @@ struct NodeProvider {
 impl NodeProvider {
     async fn start() -> Self {
         let dir = provider_dir();
-        let setup = "run `cargo xtask setup` (or `cargo xtask test`, which runs it)";
-        let node = std::process::Command::new("node").arg("--version").output();
-        assert!(
-            node.as_ref().is_ok_and(|o| o.status.success()),
-            "setup failure: `node` is not on PATH ({node:?}); {setup}"
-        );
-        assert!(
-            dir.join("node_modules/oidc-provider/package.json")
-                .is_file(),
-            "setup failure: the npm package oidc-provider is not installed in {}; {setup}",
-            dir.display()
-        );
         let settings = serde_json::json!({
             "client_id": demo::DESKTOP_CLIENT_ID,
             "redirect_uris": DEFAULT_PORTS
@@ -352,6 +358,7 @@ async fn play_browser(url: &str, log: &dyn Fn() -> String) {
 
 #[tokio::test]
 async fn login_status_list_and_logout_against_another_openid_provider() {
+    assert_prerequisites();
     if !keyring_available("login_status_list_and_logout_against_another_openid_provider") {
         return;
     }
