@@ -429,6 +429,33 @@ async fn login_status_list_and_logout_against_another_openid_provider() {
     );
     assert_eq!(json, expected, "the proxy's answer for alice, unchanged");
 
+    // A change goes through the proxy with this provider's token too (renaming needs no step-up).
+    let key = expected["authenticators"]
+        .as_array()
+        .and_then(|list| list.iter().find(|a| a["type"] == "webauthn-roaming"))
+        .and_then(|a| a["id"].as_str())
+        .expect("alice has a security key")
+        .to_owned();
+    let renamed = world.run(&["rename", &key, "Interop key"]).await;
+    assert_eq!(
+        renamed.status.code(),
+        Some(0),
+        "{}",
+        world.describe(&renamed)
+    );
+    let methods = world
+        .proxy
+        .authenticators
+        .list_shared(&alice)
+        .await
+        .expect("the proxy lists alice's methods");
+    assert!(
+        methods
+            .iter()
+            .any(|m| m.id.as_str() == key && m.name.as_deref() == Some("Interop key")),
+        "the tenant has the new name"
+    );
+
     let refresh_token = world
         .keyring_secret()
         .await
