@@ -19,6 +19,8 @@ use url::Url;
 
 /// Default bind address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+/// Default time a list read also answers the same user's next reads.
+pub const DEFAULT_LIST_SHARE_WINDOW: Duration = Duration::from_millis(100);
 /// Default step-up window.
 pub const DEFAULT_STEP_UP_MAX_AGE: Duration = Duration::from_secs(300);
 
@@ -91,6 +93,10 @@ pub struct Config {
     /// Requests served at once; more wait [default: 512].
     #[arg(long, env = "COMPANION_MAX_CONCURRENCY")]
     pub max_concurrency: Option<usize>,
+    /// How long a user's method list, once read, also answers that user's next list reads: seconds or a duration
+    /// such as `100ms`; `0` shares only reads that overlap [default: 100ms]. Changes through the proxy end it.
+    #[arg(long, env = "COMPANION_LIST_SHARE_WINDOW")]
+    pub list_share_window: Option<String>,
     /// Verified access tokens remembered so repeat calls skip the RSA check [default: 10000].
     #[arg(long, env = "COMPANION_TOKEN_CACHE_SIZE")]
     pub token_cache_size: Option<usize>,
@@ -196,6 +202,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Concurrency limit.
     pub max_concurrency: usize,
+    /// How long a successful list read also answers the same user's next reads.
+    pub list_share_window: Duration,
     /// Verified-token cache size.
     pub token_cache_size: usize,
     /// Extra CA file.
@@ -212,7 +220,7 @@ impl Settings {
     }
 
     /// Settings for an in-process test against `auth0_url` with the dev tenant's demo proxy client: port 0,
-    /// short timeouts.
+    /// short timeouts, no list share window (only overlapping reads share).
     ///
     /// # Errors
     /// [`ConfigError`] when `auth0_url` is not acceptable.
@@ -232,6 +240,8 @@ impl Settings {
             ..Config::default()
         }
         .validate()?;
+        // Tests change the tenant behind the proxy's back and read at once; overlapping reads still share.
+        settings.list_share_window = Duration::ZERO;
         settings.mgmt_retry = RetryPolicy {
             max_attempts: 2,
             backoff_base: Duration::from_millis(10),
@@ -263,6 +273,7 @@ const JWKS_MIN: &str = "--jwks-min-refresh / COMPANION_JWKS_MIN_REFRESH";
 const JWKS_MAX: &str = "--jwks-max-age / COMPANION_JWKS_MAX_AGE";
 const BODY: &str = "--max-body-bytes / COMPANION_MAX_BODY_BYTES";
 const CONCURRENCY: &str = "--max-concurrency / COMPANION_MAX_CONCURRENCY";
+const SHARE_WINDOW: &str = "--list-share-window / COMPANION_LIST_SHARE_WINDOW";
 const CACHE: &str = "--token-cache-size / COMPANION_TOKEN_CACHE_SIZE";
 const LOG_FORMAT: &str = "--log-format / COMPANION_LOG_FORMAT";
 
@@ -469,6 +480,7 @@ impl Config {
             jwks_max_age: self.jwks_max_age.or(lower.jwks_max_age),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             max_concurrency: self.max_concurrency.or(lower.max_concurrency),
+            list_share_window: self.list_share_window.or(lower.list_share_window),
             token_cache_size: self.token_cache_size.or(lower.token_cache_size),
             extra_ca_file: self.extra_ca_file.or(lower.extra_ca_file),
             log_format: self.log_format.or(lower.log_format),
@@ -582,6 +594,17 @@ impl Config {
                 Duration::from_secs(600),
             )?,
         )?;
+        let list_share_window = duration(
+            SHARE_WINDOW,
+            self.list_share_window.as_deref(),
+            DEFAULT_LIST_SHARE_WINDOW,
+        )?;
+        if list_share_window > Duration::from_secs(5) {
+            return Err(ConfigError::Invalid {
+                setting: SHARE_WINDOW,
+                reason: "must be at most 5s (lists must not go stale)".to_owned(),
+            });
+        }
         let log_format = match self.log_format.as_deref().map(str::trim) {
             None | Some("json") => LogFormat::Json,
             Some("text") => LogFormat::Text,
@@ -612,6 +635,7 @@ impl Config {
             jwks_max_age,
             max_body_bytes: count(BODY, self.max_body_bytes, 16 * 1024)?,
             max_concurrency: count(CONCURRENCY, self.max_concurrency, 512)?,
+            list_share_window,
             token_cache_size: count(CACHE, self.token_cache_size, 10_000)?,
             extra_ca_file: self.extra_ca_file,
             log_format,
@@ -642,6 +666,7 @@ mod tests {
         assert_eq!(settings.step_up_max_age, Duration::from_secs(300));
         assert_eq!(settings.max_body_bytes, 16 * 1024);
         assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.list_share_window, Duration::from_millis(100));
     }
 
     #[test]
@@ -808,7 +833,9 @@ mod tests {
         config.step_up_max_age = Some("120".into());
         config.clock_leeway = Some("10s".into());
         config.jwks_max_age = Some("5m".into());
+        config.list_share_window = Some("250ms".into());
         let settings = config.validate().unwrap();
+        assert_eq!(settings.list_share_window, Duration::from_millis(250));
         assert_eq!(settings.step_up_max_age, Duration::from_secs(120));
         assert_eq!(settings.clock_leeway, Duration::from_secs(10));
         assert_eq!(settings.jwks_max_age, Duration::from_secs(300));

@@ -133,11 +133,13 @@ impl AppState {
             settings.token_cache_size,
         );
         let aaguids = AaguidDb::bundled().map_err(StartError::Aaguids)?;
+        let authenticators =
+            Authenticators::new(mgmt, aaguids, clock.clone(), settings.list_share_window);
         Ok(Self {
             settings: Arc::new(settings),
             clock,
             verifier: Arc::new(verifier),
-            authenticators: Arc::new(Authenticators::new(mgmt, aaguids)),
+            authenticators: Arc::new(authenticators),
             metrics: Arc::new(Metrics::default()),
         })
     }

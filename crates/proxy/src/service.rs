@@ -1,12 +1,13 @@
-//! The authenticator operations behind the routes: list (single flight per user), rename, remove (per-user
-//! serialisation and the lockout guard) and enroll. Every upstream call is made for the caller's own user id.
+//! The authenticator operations behind the routes: list (single flight per user, plus a short freshness window),
+//! rename, remove (per-user serialisation and the lockout guard) and enroll. Every upstream call is made for the
+//! caller's own user id.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use companion_mgmt::{MgmtClient, MgmtError};
+use companion_mgmt::{Clock, MgmtClient, MgmtError};
 use companion_protocol::api::{
     Authenticator, AuthenticatorList, EnrollmentResponse, EnrollmentType,
 };
@@ -25,11 +26,19 @@ pub const TICKET_LIFETIME: Duration = Duration::from_secs(5 * 24 * 3600);
 
 type Shared = Result<Arc<Vec<AuthenticationMethod>>, Arc<MgmtError>>;
 
+/// One user's list read: in flight until the cell is set, then a result with the time it arrived.
+type Flight = Arc<OnceCell<(Shared, OffsetDateTime)>>;
+
+/// Flights kept before finished ones are swept.
+const SWEEP_ABOVE: usize = 1024;
+
 /// The authenticator operations.
 pub struct Authenticators {
     mgmt: MgmtClient,
     aaguids: AaguidDb,
-    flights: Mutex<HashMap<String, Arc<OnceCell<Shared>>>>,
+    clock: Arc<dyn Clock>,
+    share_window: Duration,
+    flights: Mutex<HashMap<String, Flight>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     joined_reads: AtomicU64,
 }
@@ -50,11 +59,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Authenticators {
-    /// Operations through `mgmt`, naming providers from `aaguids`.
-    pub fn new(mgmt: MgmtClient, aaguids: AaguidDb) -> Self {
+    /// Operations through `mgmt`, naming providers from `aaguids`. A successful list read is shared with the same
+    /// user's reads that start within `share_window` after it arrived (zero: only with reads that overlap it);
+    /// `clock` measures that window.
+    pub fn new(
+        mgmt: MgmtClient,
+        aaguids: AaguidDb,
+        clock: Arc<dyn Clock>,
+        share_window: Duration,
+    ) -> Self {
         Self {
             mgmt,
             aaguids,
+            clock,
+            share_window,
             flights: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
             joined_reads: AtomicU64::new(0),
@@ -71,7 +89,22 @@ impl Authenticators {
         self.joined_reads.load(Ordering::Relaxed)
     }
 
-    /// The user's methods; concurrent calls for the same user share one upstream call.
+    /// Whether a flight may still be joined at `now`: in flight, or succeeded less than the share window ago.
+    fn joinable(&self, flight: &Flight, now: OffsetDateTime) -> bool {
+        match flight.get() {
+            None => true,
+            Some((Err(_), _)) => false,
+            Some((Ok(_), arrived)) => {
+                // A clock that went backwards ends the window too.
+                let age = now - *arrived;
+                !age.is_negative() && age < self.share_window
+            }
+        }
+    }
+
+    /// The user's methods. Concurrent calls for the same user share one upstream call, and so do calls that start
+    /// within the share window after a successful one arrived. The flight is registered before anything is awaited,
+    /// so every caller that arrives while it runs joins it. Changes made through this proxy end the user's window.
     ///
     /// # Errors
     /// [`ApiError`] mapped from the Management failure.
@@ -80,14 +113,18 @@ impl Authenticators {
         user: &UserId,
     ) -> Result<Arc<Vec<AuthenticationMethod>>, ApiError> {
         let key = user.as_str();
-        let (cell, joined) = {
+        let now = self.clock.now_utc();
+        let (flight, joined) = {
             let mut flights = lock(&self.flights);
             match flights.get(key) {
-                Some(cell) => (cell.clone(), true),
-                None => {
-                    let cell = Arc::new(OnceCell::new());
-                    flights.insert(key.to_owned(), cell.clone());
-                    (cell, false)
+                Some(flight) if self.joinable(flight, now) => (flight.clone(), true),
+                _ => {
+                    if flights.len() >= SWEEP_ABOVE {
+                        flights.retain(|_, flight| self.joinable(flight, now));
+                    }
+                    let flight = Flight::default();
+                    flights.insert(key.to_owned(), flight.clone());
+                    (flight, false)
                 }
             }
         };
@@ -95,23 +132,33 @@ impl Authenticators {
             self.joined_reads.fetch_add(1, Ordering::Relaxed);
         }
         // If the caller running the call is cancelled, a waiter takes over (`OnceCell` semantics).
-        let result = cell
+        let (result, _) = flight
             .get_or_init(|| async {
-                self.mgmt
+                let result = self
+                    .mgmt
                     .list_methods(key)
                     .await
                     .map(Arc::new)
-                    .map_err(Arc::new)
+                    .map_err(Arc::new);
+                (result, self.clock.now_utc())
             })
             .await
             .clone();
-        {
-            let mut flights = lock(&self.flights);
-            if flights.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-                flights.remove(key);
-            }
+        if result.is_err() || self.share_window.is_zero() {
+            self.forget_flight(user, Some(&flight));
         }
         result.map_err(|error| ApiError::from_mgmt(&error))
+    }
+
+    /// Drops the user's flight (only `flight` when given), so the next read goes upstream.
+    fn forget_flight(&self, user: &UserId, flight: Option<&Flight>) {
+        let mut flights = lock(&self.flights);
+        if flights
+            .get(user.as_str())
+            .is_some_and(|current| flight.is_none_or(|f| Arc::ptr_eq(current, f)))
+        {
+            flights.remove(user.as_str());
+        }
     }
 
     /// The user's methods read now, never shared (for decisions that must not use an older read).
@@ -161,16 +208,19 @@ impl Authenticators {
         let Some(index) = methods.iter().position(|m| m.id == id.as_str()) else {
             return Err(ApiError::NotFound);
         };
+        self.forget_flight(user, None);
         let updated = self
             .mgmt
             .rename_method(user.as_str(), id.as_str(), name)
-            .await
-            .map_err(|error| match error {
-                MgmtError::Rejected { status: 400, .. } => {
-                    ApiError::InvalidRequest("the name was not accepted".to_owned())
-                }
-                other => ApiError::from_mgmt(&other),
-            })?;
+            .await;
+        // A read that started during the PATCH may hold the old name.
+        self.forget_flight(user, None);
+        let updated = updated.map_err(|error| match error {
+            MgmtError::Rejected { status: 400, .. } => {
+                ApiError::InvalidRequest("the name was not accepted".to_owned())
+            }
+            other => ApiError::from_mgmt(&other),
+        })?;
         if updated.id != id.as_str() {
             return Err(ApiError::Internal(
                 "the management api answered a rename with another method".to_owned(),
@@ -211,10 +261,15 @@ impl Authenticators {
         if !policy::removable(&methods, target) {
             return Err(ApiError::LastAuthenticator);
         }
-        self.mgmt
+        self.forget_flight(user, None);
+        let deleted = self
+            .mgmt
             .delete_method(user.as_str(), id.as_str())
             .await
-            .map_err(|error| ApiError::from_mgmt(&error))
+            .map_err(|error| ApiError::from_mgmt(&error));
+        // A read that started during the DELETE may hold the old list.
+        self.forget_flight(user, None);
+        deleted
     }
 
     /// Creates an enrollment ticket for the user. Needs a fresh step-up when the user already has MFA.
@@ -250,6 +305,8 @@ impl Authenticators {
             .create_enrollment_ticket(&request)
             .await
             .map_err(|error| ApiError::from_mgmt(&error))?;
+        // The app polls the list for the new method next: let the first poll go upstream.
+        self.forget_flight(user, None);
         let expires_at = (now + TICKET_LIFETIME)
             .format(&Rfc3339)
             .map_err(|e| ApiError::Internal(format!("cannot format the expiry: {e}")))?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use companion_devtenant::faults::FaultSpec;
 
-use crate::harness::{ALICE, World};
+use crate::harness::{ALICE, ALICE_KEY, World, enc};
 
 const USERS: &str = "/api/v2/users/";
 
@@ -162,6 +162,73 @@ async fn identical_concurrent_lists_share_one_upstream_call() {
         "100 identical lists cost {reads} upstream reads"
     );
     assert!(world.state.authenticators.joined_reads() >= 90);
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_costs_one_upstream_call_however_its_arrivals_spread() {
+    // The proxy clock stands still, so every read of the burst falls inside the share window, whether it overlaps
+    // the upstream call or arrives after it: the count cannot depend on scheduling.
+    let world = World::start_with(
+        |settings| settings.list_share_window = Duration::from_secs(1),
+        true,
+    )
+    .await;
+    let token = world.token(ALICE, None);
+    let reads_before = world.mgmt_calls_of("GET");
+    let statuses = world.concurrent_lists(vec![token.clone(); 100]).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(
+        world.mgmt_calls_of("GET") - reads_before,
+        1,
+        "100 identical lists within the window share one upstream read"
+    );
+    assert_eq!(world.state.authenticators.joined_reads(), 99);
+
+    // Past the window the next read goes upstream again.
+    world.clock.advance(Duration::from_millis(1001));
+    assert_eq!(world.list(&token).await.status, 200);
+    assert_eq!(
+        world.mgmt_calls_of("GET") - reads_before,
+        2,
+        "a read after the window is fresh"
+    );
+
+    // A change through the proxy ends the window: the next list shows it.
+    let answer = world.rename(&token, &enc(ALICE_KEY), "Renamed key").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let listed = world.list(&token).await;
+    let names: Vec<&str> = listed.body["authenticators"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"Renamed key"),
+        "the list after a rename is not the shared older one: {names:?}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_read_is_not_shared_after_it_ends() {
+    let world = World::start_with(
+        |settings| settings.list_share_window = Duration::from_secs(1),
+        true,
+    )
+    .await;
+    let token = world.token(ALICE, None);
+    world.fault(FaultSpec::status(USERS, 500).times(2));
+    let answer = world.list(&token).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    world.clear_faults();
+    let answer = world.list(&token).await;
+    assert_eq!(
+        answer.status, 200,
+        "an error is not kept for the window: {}",
+        answer.body
+    );
     world.stop().await;
 }
 
