@@ -546,8 +546,15 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
     let user = tenant.user_id(ALICE)?;
 
     // Cancel an enrollment half-way, then a busy service: the countdown, then the retry.
+    let section = Instant::now();
     cancel_an_enrollment(&window, &tenant, &mut inbox, &user).await?;
+    let cancelled_in = section.elapsed();
+    let section = Instant::now();
     busy_then_retry(&window, &tenant).await?;
+    eprintln!(
+        "window test: cancelled enrollment checked in {cancelled_in:?}, busy countdown and retry in {:?}",
+        section.elapsed()
+    );
 
     // Rename inline; an over-long name is refused before anything is sent.
     window
@@ -616,7 +623,12 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
     window.screenshot("after-remove").await?;
 
     // Export logs for support, through the window.
+    let section = Instant::now();
     export_logs(&window, &downloads).await?;
+    eprintln!(
+        "window test: logs exported and checked in {:?}",
+        section.elapsed()
+    );
 
     // Sign out.
     window.click_on("#sign-out", UI_TIMEOUT).await?;
