@@ -1,12 +1,14 @@
 //! `cargo xtask bench [proxy]`: load tests on loopback with `wrk`, printed as a table (see `docs/benchmarks.md`).
 //!
 //! `bench proxy` builds release binaries, then starts on 127.0.0.1 only: the dev tenant (development controls
-//! on, for its Management call log), nginx as a plain reverse proxy to it, and companion-proxy against it. The same
-//! upstream request (alice's authentication methods, one page) is measured three ways at the same concurrency:
-//! (a) the tenant directly with an M2M bearer, (b) through nginx with that bearer, (c) through companion-proxy as
-//! `GET /v1/me/authenticators` with alice's own access token (so (c) also verifies the token and reshapes the list).
-//! Then a paced half-load run of each for added latency, an exact 10,000-request pass and a 100-request burst for
-//! the upstream-call counts, and a 1,000-connection run for the proxy's memory. Every process started here runs in
+//! on, for its Management call log) seeded with the demo world plus [`BENCH_USERS`] copies of alice, nginx as a
+//! plain reverse proxy to it, and companion-proxy against it. The same upstream requests (a user's authentication
+//! methods, one page, spread over all the users) are measured three ways at the same concurrency: (a) the tenant
+//! directly with an M2M bearer, (b) through nginx with that bearer, (c) through companion-proxy as
+//! `GET /v1/me/authenticators` with each user's own access token (so (c) also verifies the token and reshapes the
+//! list, and cannot join reads of one user). Then a paced half-load run of each for added latency, an exact
+//! 10,000-request pass and a 100-request burst of one user for the upstream-call counts, and 1,000-connection runs
+//! for the proxy's memory. Every process started here runs in
 //! its own process group and is killed at the end, on error, and on Ctrl-C.
 
 use std::collections::hash_map::RandomState;
@@ -44,6 +46,12 @@ const RSS_CONNECTIONS: u32 = 1000;
 const RSS_SECONDS: u32 = 5;
 /// Requests of the exact counting pass.
 const COUNTED_REQUESTS: usize = 10_000;
+/// Users seeded besides the demo world's, each with alice's four methods and its own access token: the load runs
+/// spread their requests over all of them, so every target does the same upstream work (one list read per request)
+/// instead of the proxy joining identical reads of one user.
+const BENCH_USERS: usize = 1000;
+/// Threads signing the bench users in.
+const LOGIN_THREADS: usize = 4;
 /// Concurrent identical list requests of the single-flight burst.
 const BURST: usize = 100;
 /// Page size of the upstream list call, as companion-mgmt sends it.
@@ -189,6 +197,9 @@ struct Report {
     rss_during_kib: u64,
     hwm_kib: u64,
     rss_run: WrkResult,
+    users: usize,
+    rss_spread_kib: u64,
+    rss_spread_run: WrkResult,
 }
 
 /// The three ways of reaching the upstream.
@@ -340,6 +351,9 @@ fn wait_ready(servers: &mut Servers, name: &str, addr: SocketAddr, path: &str) -
 /// Starts everything, measures, and returns the report (the caller stops the servers).
 fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report> {
     let machine = machine_description();
+    let (world, users) = bench_world(BENCH_USERS)?;
+    let world_path = work.join("world.toml");
+    std::fs::write(&world_path, world).context("writing the bench world")?;
     let tenant_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let tenant_host = format!("localhost:{}", tenant_addr.port());
     let tenant_base = format!("http://{tenant_host}");
@@ -349,6 +363,8 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
             .arg("--listen")
             .arg(tenant_addr.to_string())
             .arg("--dev-controls")
+            .arg("--world")
+            .arg(&world_path)
             .env("RUST_LOG", "warn"),
         &work.join("devtenant.log"),
     )?;
@@ -391,7 +407,7 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
     wait_ready(servers, "companion-proxy", proxy_addr, "/readyz")?;
 
     let mgmt_token = m2m_token(tenant_addr, &tenant_host)?;
-    let user_token = user_token(tenant_addr, &tenant_host)?;
+    let user_token = user_token(tenant_addr, &tenant_host, demo::ALICE_EMAIL)?;
     let upstream_path = format!(
         "/api/v2/users/{}/authentication-methods?include_totals=true&per_page={PER_PAGE}&page=0",
         percent_encode(demo::ALICE_USER_ID)
@@ -422,6 +438,53 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
         "unexpected list shape from the proxy: {shape}"
     );
 
+    println!(
+        "xtask: signing {} bench users in ({LOGIN_THREADS} threads)",
+        users.len()
+    );
+    let user_auths = bench_tokens(tenant_addr, &tenant_host, &users)?;
+    // The equal-work scripts: request i goes to user i mod N, the same users in the same order for every target.
+    let spread = |target: Target| -> Vec<(String, String)> {
+        users
+            .iter()
+            .zip(&user_auths)
+            .map(|(user, user_auth)| match target {
+                Target::Direct | Target::Nginx => (
+                    format!(
+                        "/api/v2/users/{}/authentication-methods?include_totals=true&per_page={PER_PAGE}&page=0",
+                        percent_encode(&user.user_id)
+                    ),
+                    mgmt_auth.clone(),
+                ),
+                Target::Proxy => (proxy_path.to_owned(), user_auth.clone()),
+            })
+            .collect()
+    };
+    let mut scripts = Vec::new();
+    for target in Target::ALL {
+        let name = format!("{target:?}").to_lowercase();
+        let full = work.join(format!("spread-{name}.lua"));
+        let paced = work.join(format!("spread-{name}-paced.lua"));
+        std::fs::write(&full, spread_script(&spread(target), None))
+            .context("writing a wrk script")?;
+        std::fs::write(&paced, spread_script(&spread(target), Some(PACED_DELAY_MS)))
+            .context("writing a wrk script")?;
+        scripts.push((target, full, paced));
+    }
+    let script_of = |target: Target, paced: bool| -> PathBuf {
+        scripts
+            .iter()
+            .find(|(t, _, _)| *t == target)
+            .map(|(_, full, paced_script)| {
+                if paced {
+                    paced_script.clone()
+                } else {
+                    full.clone()
+                }
+            })
+            .unwrap_or_default()
+    };
+
     let url_of = |target: Target| match target {
         Target::Direct => (
             format!("http://{tenant_addr}{upstream_path}"),
@@ -438,7 +501,8 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
     };
 
     println!(
-        "xtask: full load: wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s against each target"
+        "xtask: full load: wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s against each target, requests spread over {} users",
+        users.len()
     );
     // One wrk run; through the proxy, also the upstream calls it made (from /metrics).
     let measured = |target: Target,
@@ -460,8 +524,9 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
     let mut full = Vec::new();
     for target in Target::ALL {
         let (url, auth) = url_of(target);
-        wrk(&url, &auth, CONNECTIONS, WARM_UP_SECONDS, None)?;
-        let result = measured(target, CONNECTIONS, RUN_SECONDS, None)?;
+        let script = script_of(target, false);
+        wrk(&url, &auth, CONNECTIONS, WARM_UP_SECONDS, Some(&script))?;
+        let result = measured(target, CONNECTIONS, RUN_SECONDS, Some(&script))?;
         servers.check_alive()?;
         println!("  {:<24} {:>9.0} req/s", target.label(), result.rps);
         full.push((target, result));
@@ -475,18 +540,17 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
         .fold(f64::INFINITY, f64::min);
     let half = slowest / 2.0;
     let paced_connections = paced_connections(half);
-    let script = work.join("paced.lua");
-    std::fs::write(
-        &script,
-        format!("function delay()\n  return {PACED_DELAY_MS}\nend\n"),
-    )
-    .context("writing the paced wrk script")?;
     println!(
         "xtask: half load: ~{half:.0} req/s offered ({paced_connections} connections, {PACED_DELAY_MS} ms pause each)"
     );
     let mut paced = Vec::new();
     for target in Target::ALL {
-        let result = measured(target, paced_connections, RUN_SECONDS, Some(&script))?;
+        let result = measured(
+            target,
+            paced_connections,
+            RUN_SECONDS,
+            Some(&script_of(target, true)),
+        )?;
         servers.check_alive()?;
         println!(
             "  {:<24} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms",
@@ -503,7 +567,7 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
     );
     let mut single = Vec::new();
     for target in Target::ALL {
-        let result = measured(target, 1, SINGLE_SECONDS, None)?;
+        let result = measured(target, 1, SINGLE_SECONDS, Some(&script_of(target, false)))?;
         servers.check_alive()?;
         println!(
             "  {:<24} {:>9.0} req/s  p50 {:.3} ms  p99 {:.3} ms",
@@ -523,7 +587,7 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
         tenant_addr,
         &tenant_host,
         proxy_path,
-        &user_auth,
+        &user_auths,
     )?;
     let burst = burst(
         proxy_addr,
@@ -534,9 +598,17 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
     )?;
 
     let rss_idle_kib = proc_status_kib(proxy_pid, "VmRSS")?;
-    println!("xtask: memory: wrk -c{RSS_CONNECTIONS} -d{RSS_SECONDS}s against the proxy");
+    println!(
+        "xtask: memory: wrk -c{RSS_CONNECTIONS} -d{RSS_SECONDS}s against the proxy, alice only, then spread over the users"
+    );
     let (url, auth) = url_of(Target::Proxy);
-    let (rss_run, rss_during_kib) = wrk_sampling_rss(&url, &auth, proxy_pid)?;
+    let (rss_run, rss_during_kib) = wrk_sampling_rss(&url, &auth, proxy_pid, None)?;
+    let (rss_spread_run, rss_spread_kib) = wrk_sampling_rss(
+        &url,
+        &auth,
+        proxy_pid,
+        Some(&script_of(Target::Proxy, false)),
+    )?;
     let hwm_kib = proc_status_kib(proxy_pid, "VmHWM")?;
     servers.check_alive()?;
 
@@ -552,6 +624,9 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
         rss_during_kib,
         hwm_kib,
         rss_run,
+        users: users.len(),
+        rss_spread_kib,
+        rss_spread_run,
     })
 }
 
@@ -702,8 +777,13 @@ fn wrk_command(
 }
 
 /// The memory run: samples the proxy's RSS near the end of the run, while the connections are open.
-fn wrk_sampling_rss(url: &str, auth: &str, pid: u32) -> Result<(WrkResult, u64)> {
-    let child = wrk_command(url, auth, RSS_CONNECTIONS, RSS_SECONDS, None)
+fn wrk_sampling_rss(
+    url: &str,
+    auth: &str,
+    pid: u32,
+    script: Option<&Path>,
+) -> Result<(WrkResult, u64)> {
+    let child = wrk_command(url, auth, RSS_CONNECTIONS, RSS_SECONDS, script)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -803,30 +883,39 @@ struct Burst {
     upstream_calls_tenant: usize,
 }
 
-/// [`COUNTED_REQUESTS`] requests over [`CONNECTIONS`] keep-alive connections, counted by the proxy's metrics and
-/// the tenant's call log.
+/// [`COUNTED_REQUESTS`] requests over [`CONNECTIONS`] keep-alive connections, spread over the users' `auths` in
+/// turn, counted by the proxy's metrics and the tenant's call log.
 fn count_pass(
     proxy: SocketAddr,
     tenant: SocketAddr,
     tenant_host: &str,
     path: &str,
-    auth: &str,
+    auths: &[String],
 ) -> Result<Counted> {
+    ensure!(!auths.is_empty(), "no users to count with");
     clear_call_log(tenant, tenant_host)?;
     let before = proxy_metrics(proxy)?;
     let per_connection = COUNTED_REQUESTS / usize::try_from(CONNECTIONS).unwrap_or(1);
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {proxy}\r\nAuthorization: {auth}\r\n\r\n");
+    let requests: Vec<String> = auths
+        .iter()
+        .map(|auth| {
+            format!("GET {path} HTTP/1.1\r\nHost: {proxy}\r\nAuthorization: {auth}\r\n\r\n")
+        })
+        .collect();
     let failures = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..CONNECTIONS)
-            .map(|_| {
-                let request = request.as_bytes();
+        let handles: Vec<_> = (0..usize::try_from(CONNECTIONS).unwrap_or(1))
+            .map(|connection| {
+                let requests = &requests;
                 scope.spawn(move || -> Result<usize> {
                     let stream = connect(proxy)?;
                     let mut writer = stream.try_clone().context("cloning a socket")?;
                     let mut reader = BufReader::new(stream);
                     let mut failures = 0;
-                    for _ in 0..per_connection {
-                        writer.write_all(request).context("sending a request")?;
+                    for k in 0..per_connection {
+                        let request = &requests[(connection * per_connection + k) % requests.len()];
+                        writer
+                            .write_all(request.as_bytes())
+                            .context("sending a request")?;
                         if read_response(&mut reader)?.status != 200 {
                             failures += 1;
                         }
@@ -1011,6 +1100,101 @@ fn machine_description() -> String {
     )
 }
 
+/// A user seeded for the equal-work runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BenchUser {
+    user_id: String,
+    email: String,
+}
+
+/// The demo world plus `count` users, each a copy of alice (her four methods, with ids of its own): the TOML for
+/// `companion-devtenant --world`, and the users.
+fn bench_world(count: usize) -> Result<(String, Vec<BenchUser>)> {
+    let mut world = companion_devtenant::world::World::demo();
+    let alice = world
+        .users
+        .iter()
+        .find(|u| u.user_id == demo::ALICE_USER_ID)
+        .cloned()
+        .context("the demo world has no alice")?;
+    let mut users = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut user = alice.clone();
+        user.user_id = format!("auth0|be{i:022x}");
+        user.email = format!("bench{i:04}@example.com");
+        user.name = format!("Bench User {i}");
+        for method in &mut user.methods {
+            // `totp|dev_aliceTotp0000001` becomes `totp|dev_b0001Totp0000001`: same shape, unique.
+            let (kind, opaque) = method
+                .id
+                .split_once("|dev_alice")
+                .with_context(|| format!("unexpected demo method id {}", method.id))?;
+            method.id = format!("{kind}|dev_b{i:04}{opaque}");
+        }
+        users.push(BenchUser {
+            user_id: user.user_id.clone(),
+            email: user.email.clone(),
+        });
+        world.users.push(user);
+    }
+    let text = toml::to_string(&world).context("writing the bench world as TOML")?;
+    Ok((text, users))
+}
+
+/// `Bearer <access token>` of every user, signed in by the real login on [`LOGIN_THREADS`] threads.
+fn bench_tokens(tenant: SocketAddr, host: &str, users: &[BenchUser]) -> Result<Vec<String>> {
+    let chunk = users.len().div_ceil(LOGIN_THREADS).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = users
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || -> Result<Vec<String>> {
+                    part.iter()
+                        .map(|user| {
+                            user_token(tenant, host, &user.email)
+                                .map(|token| format!("Bearer {token}"))
+                                .with_context(|| format!("signing {} in", user.email))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let mut auths = Vec::with_capacity(users.len());
+        for handle in handles {
+            auths.extend(
+                handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a login thread panicked"))??,
+            );
+        }
+        Ok(auths)
+    })
+}
+
+/// A wrk Lua script sending request i to `requests[i mod N]` (path and `Authorization`), each wrk thread starting
+/// at its own offset; with `delay_ms`, each connection also pauses that long between requests.
+fn spread_script(requests: &[(String, String)], delay_ms: Option<u32>) -> String {
+    let mut script = String::from("local paths = {\n");
+    for (path, _) in requests {
+        let _ = writeln!(script, "  \"{path}\",");
+    }
+    script.push_str("}\nlocal auths = {\n");
+    for (_, auth) in requests {
+        let _ = writeln!(script, "  \"{auth}\",");
+    }
+    script.push_str(
+        "}\nlocal n = #paths\nlocal threads = 0\nlocal counter = 0\n\
+         function setup(thread)\n  thread:set(\"offset\", threads * math.floor(n / 2))\n  threads = threads + 1\nend\n\
+         function init(args)\n  counter = offset or 0\nend\n\
+         function request()\n  local i = (counter % n) + 1\n  counter = counter + 1\n  \
+         return wrk.format(\"GET\", paths[i], { [\"Authorization\"] = auths[i] })\nend\n",
+    );
+    if let Some(delay) = delay_ms {
+        let _ = write!(script, "function delay()\n  return {delay}\nend\n");
+    }
+    script
+}
+
 /// A client_credentials token for the Management API.
 fn m2m_token(tenant: SocketAddr, host: &str) -> Result<String> {
     let body = form_encode(&[
@@ -1022,9 +1206,10 @@ fn m2m_token(tenant: SocketAddr, host: &str) -> Result<String> {
     access_token(tenant, host, &body)
 }
 
-/// Alice's access token for the proxy's API, by the real login: `/authorize` with PKCE, the password form, the
-/// code exchange. No MFA is asked (the demo world has no MFA policy and listing needs no step-up).
-fn user_token(tenant: SocketAddr, host: &str) -> Result<String> {
+/// The access token of the user signing in with `email` for the proxy's API, by the real login: `/authorize` with
+/// PKCE, the password form, the code exchange. No MFA is asked (the demo world has no MFA policy and listing needs
+/// no step-up).
+fn user_token(tenant: SocketAddr, host: &str, email: &str) -> Result<String> {
     let verifier = random_verifier();
     let challenge = companion_devtenant::oidc::token::s256(&verifier);
     let query = form_encode(&[
@@ -1050,7 +1235,7 @@ fn user_token(tenant: SocketAddr, host: &str) -> Result<String> {
     let tx = query_param(&login, "state").context("no transaction in the login redirect")?;
     let form = form_encode(&[
         ("state", &tx),
-        ("username", demo::ALICE_EMAIL),
+        ("username", email),
         ("password", demo::PASSWORD),
     ]);
     let submitted = http(
@@ -1350,7 +1535,9 @@ impl std::fmt::Display for Report {
         writeln!(f, "\nMachine: {}\n", self.machine)?;
         writeln!(
             f,
-            "Full load: wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s --latency (after a {WARM_UP_SECONDS}s warm-up)\n"
+            "Full load: wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{RUN_SECONDS}s --latency (after a {WARM_UP_SECONDS}s warm-up), \
+             requests spread over {} users in turn (the same users in the same order for every target)\n",
+            self.users
         )?;
         writeln!(
             f,
@@ -1395,8 +1582,9 @@ impl std::fmt::Display for Report {
         );
         writeln!(
             f,
-            "\nCounted pass through (c): exactly {} requests on {CONNECTIONS} keep-alive connections ({} not 200)\n",
-            c.requests, c.failures
+            "\nCounted pass through (c): exactly {} requests on {CONNECTIONS} keep-alive connections, spread over the {} \
+             users ({} not 200)\n",
+            c.requests, self.users, c.failures
         )?;
         writeln!(f, "| measure | count | per 10,000 requests |")?;
         writeln!(f, "|---|---:|---:|")?;
@@ -1435,32 +1623,39 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "Burst: {BURST} identical list requests released together on {BURST} connections: {} answered 200, \
+            "Burst: {BURST} identical list requests (alice's token) released together on {BURST} connections: {} answered 200, \
              {} upstream calls by /metrics, {} by the tenant's call log.",
             self.burst.ok, self.burst.upstream_calls_metrics, self.burst.upstream_calls_tenant
         )?;
         writeln!(
             f,
-            "Memory of companion-proxy: VmRSS {:.1} MB idle after the runs above, peak VmRSS {:.1} MB sampled during \
-             wrk -c{RSS_CONNECTIONS} -d{RSS_SECONDS}s ({:.0} req/s, {} non-2xx, {} socket errors), VmHWM {:.1} MB over the whole bench.",
+            "Memory of companion-proxy: VmRSS {:.1} MB idle after the runs above; peak VmRSS sampled during \
+             wrk -c{RSS_CONNECTIONS} -d{RSS_SECONDS}s: {:.1} MB with alice's token only ({:.0} req/s, {} non-2xx, {} socket \
+             errors), {:.1} MB spread over the {} users ({:.0} req/s, {} non-2xx, {} socket errors); VmHWM {:.1} MB over \
+             the whole bench.",
             kib_to_mb(self.rss_idle_kib),
             kib_to_mb(self.rss_during_kib),
             self.rss_run.rps,
             self.rss_run.non_2xx,
             self.rss_run.socket_errors,
+            kib_to_mb(self.rss_spread_kib),
+            self.users,
+            self.rss_spread_run.rps,
+            self.rss_spread_run.non_2xx,
+            self.rss_spread_run.socket_errors,
             kib_to_mb(self.hwm_kib)
         )?;
         writeln!(
             f,
-            "\n(a) and (b) send GET /api/v2/users/<alice>/authentication-methods?include_totals=true&per_page={PER_PAGE}&page=0 \
-             with an M2M bearer; (c) sends GET /v1/me/authenticators with alice's access token, so (c) also verifies \
+            "\n(a) and (b) send GET /api/v2/users/<user>/authentication-methods?include_totals=true&per_page={PER_PAGE}&page=0 \
+             with an M2M bearer; (c) sends GET /v1/me/authenticators with that user's access token, so (c) also verifies \
              that token (RS256, then the verified-token cache), adds its own M2M bearer, and reshapes the list \
              (provider names, removability), while making the same upstream call. The upstream (the dev tenant) \
              checks the RS256 M2M bearer on every request, so it is itself a CPU-heavy server sharing the cores with \
-             wrk and the hop under test. Concurrent identical list reads of one user share one upstream call in \
-             the proxy (single flight), so under load (c) sends far fewer upstream calls than it answers (the \
-             `upstream calls per 10k` column) and can outrun (a) when the upstream is the bottleneck; the \
-             one-connection table compares the same upstream work, request for request."
+             wrk and the hop under test. Every load run spreads its requests over the seeded users (request i is \
+             user i mod N, on (a) and (b) through that user's path, on (c) through that user's token), so the proxy \
+             cannot join reads of one user and does the same upstream work as (a) and (b): the `upstream calls per \
+             10k` column shows it. Only the burst uses one user's token, to measure the single flight."
         )
     }
 }
@@ -1561,6 +1756,59 @@ Transfer/sec:      9.88MB
             "a report without numbers is an error, not zeros"
         );
         assert!(parse_duration_ms("12parsecs").is_err(), "unknown unit");
+    }
+
+    #[test]
+    fn the_bench_world_adds_users_with_their_own_method_ids() {
+        let (text, users) = bench_world(3).unwrap();
+        let world: companion_devtenant::world::World = toml::from_str(&text).unwrap();
+        assert_eq!(users.len(), 3);
+        assert_eq!(
+            world.users.len(),
+            2 + 3,
+            "the demo users and the bench users"
+        );
+        let mut ids: Vec<&str> = world
+            .users
+            .iter()
+            .flat_map(|u| u.methods.iter().map(|m| m.id.as_str()))
+            .collect();
+        let total = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), total, "method ids are unique");
+        assert!(ids.contains(&"totp|dev_b0002Totp0000001"), "{ids:?}");
+        let user = world
+            .users
+            .iter()
+            .find(|u| u.user_id == users[1].user_id)
+            .unwrap();
+        assert_eq!(user.methods.len(), 4, "a copy of alice's methods");
+        let opaque = users[1].user_id.strip_prefix("auth0|").unwrap();
+        assert!(
+            opaque.len() == 24 && opaque.bytes().all(|b| b.is_ascii_hexdigit()),
+            "shaped like Auth0's database user ids: {opaque}"
+        );
+    }
+
+    #[test]
+    fn spread_scripts_cycle_through_every_user() {
+        let requests = vec![
+            ("/a".to_owned(), "Bearer one".to_owned()),
+            ("/b".to_owned(), "Bearer two".to_owned()),
+        ];
+        let script = spread_script(&requests, None);
+        for needle in [
+            "\"/a\"",
+            "\"/b\"",
+            "\"Bearer one\"",
+            "\"Bearer two\"",
+            "function request()",
+        ] {
+            assert!(script.contains(needle), "{needle} missing from:\n{script}");
+        }
+        assert!(!script.contains("function delay()"));
+        assert!(spread_script(&requests, Some(10)).contains("return 10"));
     }
 
     #[test]
