@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 
 use crate::artifacts_dir;
 
+/// How long a screenshot may take (they take well under a second when they work).
+const SCREENSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// One open WebDriver session.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -84,9 +87,17 @@ impl Session {
                 })),
             )
             .await;
-        let value = self
-            .command(reqwest::Method::GET, "/screenshot", None)
-            .await?;
+        let value = tokio::time::timeout(
+            SCREENSHOT_TIMEOUT,
+            self.command(reqwest::Method::GET, "/screenshot", None),
+        )
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "WebDriver took no screenshot within {SCREENSHOT_TIMEOUT:?} (WebKitWebDriver never answers when the \
+                 page is not composited: HardwareAccelerationPolicy::Never or WEBKIT_DISABLE_COMPOSITING_MODE)"
+            )
+        })??;
         let png = base64::engine::general_purpose::STANDARD
             .decode(value.as_str().unwrap_or_default())
             .context("screenshot is not base64")?;
