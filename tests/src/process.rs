@@ -18,8 +18,34 @@ use anyhow::{Context as _, bail};
 pub fn scratch_root() -> anyhow::Result<PathBuf> {
     let dir = crate::target_dir().join("e2e-tmp");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    dir.canonicalize()
-        .with_context(|| format!("cannot resolve {}", dir.display()))
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    remove_orphans(&dir);
+    Ok(dir)
+}
+
+/// Removes the scratch directories of test processes that are gone (killed before their drops ran): each
+/// directory is named `<driver>-<test pid>-<random>`.
+fn remove_orphans(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let owner = name
+            .split('-')
+            .rev()
+            .nth(1)
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = owner
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            // Best effort: another run may be removing it too.
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A child process leading its own process group, with its own temporary folder.
@@ -32,13 +58,13 @@ pub struct GroupChild {
 
 impl GroupChild {
     /// Spawns `command` as the leader of a new process group, with stdin closed, stdout and stderr appended to
-    /// `log`, and `TMPDIR` set to a fresh directory under [`scratch_root`] named after `name`.
+    /// `log`, and `TMPDIR` set to a fresh directory under [`scratch_root`] named `<name>-<pid of this test>-<random>`.
     ///
     /// # Errors
     /// When the log or the scratch directory cannot be created or the program cannot start.
     pub fn spawn(name: &str, mut command: Command, log: &Path) -> anyhow::Result<Self> {
         let tmp = tempfile::Builder::new()
-            .prefix(&format!("{name}-"))
+            .prefix(&format!("{name}-{}-", std::process::id()))
             .tempdir_in(scratch_root()?)
             .context("creating the driver's scratch directory")?;
         let log_file = std::fs::File::create(log)
@@ -174,5 +200,21 @@ mod tests {
             "the scratch directory is removed: {}",
             tmp.display()
         );
+    }
+
+    #[test]
+    fn scratch_directories_of_dead_test_processes_are_removed() {
+        let root = scratch_root().expect("scratch root");
+        // Pid 4194304 is above Linux's highest possible pid, so it is never a live process.
+        let orphan = root.join("chromedriver-4194304-AbC123");
+        let mine = root.join(format!("chromedriver-{}-AbC123", std::process::id()));
+        for dir in [&orphan, &mine] {
+            std::fs::create_dir_all(dir.join("org.chromium.Chromium.x")).expect("a leftover");
+        }
+        let root = scratch_root().expect("scratch root again");
+        assert!(!orphan.exists(), "a dead process's directory goes");
+        assert!(mine.exists(), "a live process's directory stays");
+        std::fs::remove_dir_all(&mine).expect("cleanup");
+        assert!(root.is_dir(), "the root stays");
     }
 }
