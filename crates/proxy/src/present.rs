@@ -176,7 +176,21 @@ mod tests {
     #[test]
     fn the_bundled_snapshot_loads_and_knows_the_demo_aaguids() {
         let db = AaguidDb::bundled().expect("bundled aaguids.json is valid");
-        assert!(db.len() >= 15, "a useful snapshot");
+        assert!(
+            db.len() >= 250,
+            "the full community list, not a sample: {} entries",
+            db.len()
+        );
+        for (aaguid, name) in [
+            (
+                "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4",
+                "Google Password Manager",
+            ),
+            ("08987058-cadc-4b81-b6e1-30de50dcbe96", "Windows Hello"),
+            ("bada5566-a7aa-401f-bd96-45619a55120d", "1Password"),
+        ] {
+            assert_eq!(db.provider(aaguid), Some(name), "{aaguid}");
+        }
         assert_eq!(
             db.provider("cb69481e-8ff7-4039-93ec-0a2729a154a8"),
             Some("YubiKey 5 Series")
@@ -187,6 +201,31 @@ mod tests {
             "lookups ignore case"
         );
         assert_eq!(db.provider("00000000-0000-0000-0000-000000000000"), None);
+    }
+
+    #[test]
+    fn lookups_do_not_scan_the_list() {
+        // 100,000 entries and 20,000 lookups: a hashed lookup takes milliseconds even unoptimised, a linear scan
+        // (2 * 10^9 string comparisons) would take far longer than the bound.
+        let entries: Vec<String> = (0..100_000u32)
+            .map(|i| format!("\"{i:08x}-0000-4000-8000-{i:012x}\": \"Authenticator {i}\""))
+            .collect();
+        let db = AaguidDb::from_json(&format!("{{{}}}", entries.join(","))).unwrap();
+        assert_eq!(db.len(), 100_000);
+        let started = std::time::Instant::now();
+        let mut found = 0;
+        for i in (0..100_000u32).step_by(5) {
+            found += usize::from(
+                db.provider(&format!("{i:08X}-0000-4000-8000-{i:012X}"))
+                    .is_some(),
+            );
+        }
+        let elapsed = started.elapsed();
+        assert_eq!(found, 20_000, "every upper-case lookup finds its entry");
+        assert!(
+            elapsed < std::time::Duration::from_secs(2),
+            "20,000 lookups took {elapsed:?}: the lookup is not hashed"
+        );
     }
 
     #[test]
