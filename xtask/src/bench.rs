@@ -912,7 +912,10 @@ fn count_pass(
                     let mut reader = BufReader::new(stream);
                     let mut failures = 0;
                     for k in 0..per_connection {
-                        let request = &requests[(connection * per_connection + k) % requests.len()];
+                        // At each step the connections ask for different users.
+                        let request = &requests[(k * usize::try_from(CONNECTIONS).unwrap_or(1)
+                            + connection)
+                            % requests.len()];
                         writer
                             .write_all(request.as_bytes())
                             .context("sending a request")?;
@@ -1171,8 +1174,9 @@ fn bench_tokens(tenant: SocketAddr, host: &str, users: &[BenchUser]) -> Result<V
     })
 }
 
-/// A wrk Lua script sending request i to `requests[i mod N]` (path and `Authorization`), each wrk thread starting
-/// at its own offset; with `delay_ms`, each connection also pauses that long between requests.
+/// A wrk Lua script cycling through `requests` (path and `Authorization`): wrk thread t sends requests t, t + T,
+/// t + 2T, ... (T = [`WRK_THREADS`]), so two threads never ask for the same user and one user comes back only after
+/// N / T requests of its thread; with `delay_ms`, each connection also pauses that long between requests.
 fn spread_script(requests: &[(String, String)], delay_ms: Option<u32>) -> String {
     let mut script = String::from("local paths = {\n");
     for (path, _) in requests {
@@ -1182,12 +1186,14 @@ fn spread_script(requests: &[(String, String)], delay_ms: Option<u32>) -> String
     for (_, auth) in requests {
         let _ = writeln!(script, "  \"{auth}\",");
     }
-    script.push_str(
-        "}\nlocal n = #paths\nlocal threads = 0\nlocal counter = 0\n\
-         function setup(thread)\n  thread:set(\"offset\", threads * math.floor(n / 2))\n  threads = threads + 1\nend\n\
-         function init(args)\n  counter = offset or 0\nend\n\
-         function request()\n  local i = (counter % n) + 1\n  counter = counter + 1\n  \
-         return wrk.format(\"GET\", paths[i], { [\"Authorization\"] = auths[i] })\nend\n",
+    script.push_str("}\nlocal n = #paths\nlocal threads = 0\nlocal counter = 0\n");
+    let _ = write!(
+        script,
+        "local stride = {WRK_THREADS}\n\
+         function setup(thread)\n  thread:set(\"id\", threads)\n  threads = threads + 1\nend\n\
+         function init(args)\n  counter = id or 0\nend\n\
+         function request()\n  local i = (counter % n) + 1\n  counter = counter + stride\n  \
+         return wrk.format(\"GET\", paths[i], {{ [\"Authorization\"] = auths[i] }})\nend\n"
     );
     if let Some(delay) = delay_ms {
         let _ = write!(script, "function delay()\n  return {delay}\nend\n");

@@ -45,6 +45,7 @@ struct Inner {
     policy: RetryPolicy,
     page_size: u32,
     clock: Arc<dyn Clock>,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for MgmtClient {
@@ -148,6 +149,7 @@ impl MgmtClient {
                 policy: config.retry,
                 page_size: config.page_size,
                 clock,
+                in_flight: tokio::sync::Semaphore::new(config.max_concurrent_calls),
             }),
         })
     }
@@ -379,6 +381,9 @@ impl MgmtClient {
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
+            // The permit covers the exchange (request and body), not the waits between attempts. The semaphore is
+            // never closed, so `acquire` cannot fail.
+            let mut permit = inner.in_flight.acquire().await.ok();
             let (error, retryable) = match request.send().await {
                 Err(error) => {
                     // A refused connection never delivered the request, so even a POST may be sent again.
@@ -434,6 +439,7 @@ impl MgmtClient {
                                 let delay = server_delay(&headers, inner.clock.now_utc());
                                 match budget.admit(&inner.policy, delay) {
                                     Ok(wait) => {
+                                        drop(permit.take());
                                         tracing::debug!(%op, ?wait, "management api rate limited; waiting");
                                         tokio::time::sleep(wait).await;
                                         continue;
@@ -469,6 +475,7 @@ impl MgmtClient {
                     }
                 }
             };
+            drop(permit.take());
             failures += 1;
             if !retryable || failures >= inner.policy.max_attempts {
                 return Err(error);

@@ -41,11 +41,17 @@ pub struct MgmtConfig {
     pub page_size: u32,
     /// Retries, backoff and the rate-limit wait budget.
     pub retry: RetryPolicy,
+    /// Management API calls in flight at once; more wait their turn. Auth0's rate limits make more pointless,
+    /// and it bounds the pooled connections (and their buffers) under load.
+    pub max_concurrent_calls: usize,
 }
+
+/// Default [`MgmtConfig::max_concurrent_calls`].
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 32;
 
 impl MgmtConfig {
     /// A configuration with defaults: 5 s connect timeout, 10 s request timeout, 60 s refresh slack, 50 per page,
-    /// the default [`RetryPolicy`] (3 s rate-limit budget).
+    /// the default [`RetryPolicy`] (3 s rate-limit budget), 32 calls in flight.
     pub fn new(tenant_url: Url, client_id: impl Into<String>, client_secret: SecretString) -> Self {
         Self {
             tenant_url,
@@ -59,6 +65,7 @@ impl MgmtConfig {
             token_refresh_slack: Duration::from_secs(60),
             page_size: DEFAULT_PAGE_SIZE,
             retry: RetryPolicy::default(),
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
         }
     }
 
@@ -81,6 +88,12 @@ impl MgmtConfig {
             return Err(ConfigError::Setting {
                 name: "timeouts",
                 reason: "must be greater than zero",
+            });
+        }
+        if self.max_concurrent_calls == 0 {
+            return Err(ConfigError::Setting {
+                name: "max_concurrent_calls",
+                reason: "must be at least 1",
             });
         }
         if self.retry.max_attempts == 0 {
@@ -215,6 +228,9 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
+        let mut c = config("https://acme.eu.auth0.com");
+        c.max_concurrent_calls = 0;
+        assert!(c.validate().is_err(), "at least one call must be allowed");
         let mut c = config("https://acme.eu.auth0.com");
         c.client_id = " ".into();
         assert!(matches!(c.validate(), Err(ConfigError::EmptyClientId)));

@@ -24,7 +24,25 @@ use crate::present::{self, AaguidDb};
 /// How long an Auth0 enrollment ticket lives.
 pub const TICKET_LIFETIME: Duration = Duration::from_secs(5 * 24 * 3600);
 
-type Shared = Result<Arc<Vec<AuthenticationMethod>>, Arc<MgmtError>>;
+/// One read of a user's methods, shared by every list request that joined it, with the rendered answer made once.
+/// Dereferences to the methods.
+#[derive(Debug)]
+pub struct SharedList {
+    /// The methods as the Management API listed them.
+    pub methods: Vec<AuthenticationMethod>,
+    /// The `GET /v1/me/authenticators` body for them, rendered by the first request that needs it.
+    body: std::sync::OnceLock<axum::body::Bytes>,
+}
+
+impl std::ops::Deref for SharedList {
+    type Target = [AuthenticationMethod];
+
+    fn deref(&self) -> &Self::Target {
+        &self.methods
+    }
+}
+
+type Shared = Result<Arc<SharedList>, Arc<MgmtError>>;
 
 /// One user's list read: in flight until the cell is set, then a result with the time it arrived.
 type Flight = Arc<OnceCell<(Shared, OffsetDateTime)>>;
@@ -108,10 +126,7 @@ impl Authenticators {
     ///
     /// # Errors
     /// [`ApiError`] mapped from the Management failure.
-    pub async fn list_shared(
-        &self,
-        user: &UserId,
-    ) -> Result<Arc<Vec<AuthenticationMethod>>, ApiError> {
+    pub async fn list_shared(&self, user: &UserId) -> Result<Arc<SharedList>, ApiError> {
         let key = user.as_str();
         let now = self.clock.now_utc();
         let (flight, joined) = {
@@ -138,7 +153,12 @@ impl Authenticators {
                     .mgmt
                     .list_methods(key)
                     .await
-                    .map(Arc::new)
+                    .map(|methods| {
+                        Arc::new(SharedList {
+                            methods,
+                            body: std::sync::OnceLock::new(),
+                        })
+                    })
                     .map_err(Arc::new);
                 (result, self.clock.now_utc())
             })
@@ -170,6 +190,21 @@ impl Authenticators {
             .list_methods(user.as_str())
             .await
             .map_err(|error| ApiError::from_mgmt(&error))
+    }
+
+    /// The JSON body of `GET /v1/me/authenticators` for `list`, rendered once per shared read: requests that joined
+    /// the same read answer with the same bytes.
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`] if the list cannot be serialised.
+    pub fn list_body(&self, list: &SharedList) -> Result<axum::body::Bytes, ApiError> {
+        if let Some(body) = list.body.get() {
+            return Ok(body.clone());
+        }
+        let body = serde_json::to_vec(&self.present(&list.methods))
+            .map(axum::body::Bytes::from)
+            .map_err(|e| ApiError::Internal(format!("cannot serialise the list: {e}")))?;
+        Ok(list.body.get_or_init(|| body).clone())
     }
 
     /// The proxy's view of all `methods`.
@@ -285,8 +320,8 @@ impl Authenticators {
         now: OffsetDateTime,
     ) -> Result<EnrollmentResponse, ApiError> {
         if step_up != StepUp::Fresh {
-            let methods = self.list_shared(user).await?;
-            if policy::has_mfa(&methods) {
+            let list = self.list_shared(user).await?;
+            if policy::has_mfa(&list.methods) {
                 return Err(ApiError::StepUpRequired {
                     max_age: max_age.as_secs(),
                 });

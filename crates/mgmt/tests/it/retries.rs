@@ -364,3 +364,30 @@ async fn latency_on_ticket_creation_times_out_without_a_retry() {
     assert!(matches!(error, MgmtError::Timeout { .. }), "{error:?}");
     assert_eq!(client.upstream_calls(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_are_bounded() {
+    let tenant = Tenant::start().await;
+    let client = tenant.client_with(|c| c.max_concurrent_calls = 2);
+    client.ensure_token().await.expect("token");
+    faults::inject(
+        &tenant,
+        FaultSpec::latency(USERS, Duration::from_millis(300)).method("GET"),
+    );
+    let started = Instant::now();
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.list_methods(demo::ALICE_USER_ID).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().expect("each call succeeds, in turn");
+    }
+    let elapsed = started.elapsed();
+    // Six 300 ms calls two at a time take at least three rounds; unbounded they would overlap in one.
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "6 calls with 2 in flight took only {elapsed:?}"
+    );
+}

@@ -3,12 +3,13 @@
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use companion_protocol::api::{
-    AUTHENTICATORS_PATH, Authenticator, AuthenticatorList, ENROLLMENTS_PATH, EnrollmentRequest,
-    EnrollmentResponse, RenameRequest,
+    AUTHENTICATORS_PATH, Authenticator, ENROLLMENTS_PATH, EnrollmentRequest, EnrollmentResponse,
+    RenameRequest,
 };
 use companion_protocol::ids::MethodId;
 
@@ -64,9 +65,16 @@ fn step_up(state: &AppState, user: &AuthenticatedUser) -> StepUp {
 async fn list(
     State(state): State<AppState>,
     user: AuthenticatedUser,
-) -> Result<Json<AuthenticatorList>, ApiError> {
-    let methods = state.authenticators.list_shared(&user.user_id).await?;
-    Ok(Json(state.authenticators.present(&methods)))
+) -> Result<impl IntoResponse, ApiError> {
+    let list = state.authenticators.list_shared(&user.user_id).await?;
+    let body = state.authenticators.list_body(&list)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    ))
 }
 
 #[tracing::instrument(skip_all, fields(sub = %user.user_id))]
