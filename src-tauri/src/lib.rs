@@ -13,7 +13,6 @@ pub mod state;
 mod webview;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use companion_client::clock::SystemClock;
 use companion_client::config::ConfigSources;
@@ -34,22 +33,38 @@ pub fn run_app<R: Runtime>(
     context: Context<R>,
     state: AppState,
 ) -> tauri::Result<App<R>> {
+    let handler: fn(tauri::ipc::Invoke<R>) -> bool = tauri::generate_handler![
+        commands::status,
+        commands::sign_in,
+        commands::cancel_sign_in,
+        commands::step_up,
+        commands::list,
+        commands::rename,
+        commands::remove,
+        commands::enroll,
+        commands::cancel_enroll,
+        commands::sign_out,
+        commands::config,
+        commands::export_logs,
+    ];
     builder
         .manage(state)
-        .invoke_handler(tauri::generate_handler![
-            commands::status,
-            commands::sign_in,
-            commands::cancel_sign_in,
-            commands::step_up,
-            commands::list,
-            commands::rename,
-            commands::remove,
-            commands::enroll,
-            commands::cancel_enroll,
-            commands::sign_out,
-            commands::config,
-            commands::export_logs,
-        ])
+        // Debug-level timeline of start-up (`COMPANION_LOG=debug`): page loads and commands, by time since start.
+        .on_page_load(|_webview, payload| {
+            tracing::debug!(
+                event = ?payload.event(),
+                since_start_ms = webview::since_start_ms(),
+                "page load"
+            );
+        })
+        .invoke_handler(move |invoke| {
+            tracing::debug!(
+                command = invoke.message.command(),
+                since_start_ms = webview::since_start_ms(),
+                "command invoked"
+            );
+            handler(invoke)
+        })
         .build(context)
 }
 
@@ -61,7 +76,7 @@ pub fn run_app<R: Runtime>(
 ///
 /// Returns a failure exit code, after printing why, when the app cannot start.
 pub fn run() -> std::process::ExitCode {
-    let started = Instant::now();
+    let started = webview::mark_start();
     let startup =
         webview::Startup::from_disable_list(std::env::var(webview::DISABLE_ENV).ok().as_deref());
     let state = AppState::load(
@@ -88,6 +103,7 @@ pub fn run() -> std::process::ExitCode {
                 Err(error) => eprintln!("passkey-companion: logging disabled: {error}"),
             }
             tracing::info!(
+                since_start_ms = webview::since_start_ms(),
                 version = env!("CARGO_PKG_VERSION"),
                 webview_tuning = startup.webview_tuning,
                 session_prefetch = startup.session_prefetch,

@@ -6,6 +6,24 @@
 //! `PASSKEY_COMPANION_DISABLE` (comma-separated `webview-tuning`, `session-prefetch`) turns parts of this off, for
 //! troubleshooting rendering and for measuring what each part is worth.
 
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// When [`crate::run`] started (unset in tests that build the app without running it).
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Records the start of the app (the first call wins) and returns it.
+pub(crate) fn mark_start() -> Instant {
+    *STARTED.get_or_init(Instant::now)
+}
+
+/// Milliseconds since [`mark_start`], if it was called.
+pub(crate) fn since_start_ms() -> Option<u64> {
+    STARTED
+        .get()
+        .map(|started| u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The environment variable that turns start-up work off (diagnosis and measurement only).
 pub(crate) const DISABLE_ENV: &str = "PASSKEY_COMPANION_DISABLE";
 
@@ -51,7 +69,7 @@ pub(crate) fn view_name(message: &str) -> &'static str {
 /// Applies the settings (when `tuning`) and listens for the UI's first painted view, logging it with the time
 /// since `started`. Runs on the main thread, right after the webview was created.
 #[cfg(target_os = "linux")]
-pub(crate) fn set_up(webview: &webkit2gtk::WebView, started: std::time::Instant, tuning: bool) {
+pub(crate) fn set_up(webview: &webkit2gtk::WebView, started: Instant, tuning: bool) {
     use std::cell::Cell;
 
     use javascriptcore::ValueExt as _;

@@ -188,14 +188,32 @@ pub(crate) fn run() -> Result<()> {
         ]),
         "cargo build --release (dev tenant, proxy, passkeys)",
     )?;
+    let scratch = root.join("target").join("bench-app");
+    let _ = std::fs::remove_dir_all(&scratch);
+    // A private runtime folder for the session: the accessibility bus (and gnome-keyring) put their sockets
+    // there, instead of in a ~/.cache/at-spi/bus that concurrent sessions on this machine overwrite and delete.
+    let runtime = scratch.join("runtime");
+    std::fs::create_dir_all(&runtime).with_context(|| format!("creating {}", runtime.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))?;
+    }
+    // xvfb-run's X authority file and every temporary file of the session under target/ too: a display whose
+    // /tmp/xvfb-run.*/Xauthority someone else's clean-up removes can no longer be opened mid-run.
+    let tmp = scratch.join("tmp");
+    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let me = std::env::current_exe().context("locating the xtask binary")?;
     let status = Command::new("dbus-run-session")
         .args(["--", "xvfb-run", "-a", "-s", XVFB_SCREEN])
+        .arg("-f")
+        .arg(runtime.join("Xauthority"))
         // Start the display search away from 99, where other engineers' `xvfb-run -a` race for the same number.
         .args(["-n", &(200 + std::process::id() % 500).to_string()])
         .arg(me)
         .args(["bench", "app"])
         .env(INNER_ENV, "1")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("TMPDIR", &tmp)
         .status()
         .context("running dbus-run-session -- xvfb-run (cargo xtask setup installs them)")?;
     if !status.success() {
@@ -213,7 +231,6 @@ fn inner() -> Result<()> {
         .filter(|runs| *runs > 0)
         .unwrap_or(RUNS);
     let scratch = root.join("target").join("bench-app");
-    let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(scratch.join("logs"))
         .with_context(|| format!("creating {}", scratch.display()))?;
     let release = std::env::var_os("CARGO_TARGET_DIR")
@@ -849,6 +866,12 @@ fn launch_polled(command: &mut Command, dir: &Path, name: &str) -> Result<Polled
             started.elapsed() < PAINT_DEADLINE,
             "{name} did not paint within {PAINT_DEADLINE:?}"
         );
+        if let Some(status) = group.0.try_wait()? {
+            bail!(
+                "{name} exited ({status}) before painting; see {}",
+                dir.join("stderr.log").display()
+            );
+        }
         if let Some(window) = visible_window(pid)?
             && painted(&window)?
         {
