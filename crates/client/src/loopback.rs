@@ -4,8 +4,17 @@
 //! Only a request to `/callback` whose `state` matches the sign-in in progress is accepted; anything else (another
 //! path, another method, a wrong or missing `state`, a stray connection) gets an error page and is otherwise
 //! ignored, so no token exchange happens for it. The first valid callback ends the wait and the listener closes.
-//! The wait has a timeout and a cancellation token. The browser's page is answered only once the caller knows the
-//! outcome ([`Callback::finish`]), so a failed token exchange is not shown as a success.
+//! The wait has a timeout and a cancellation token.
+//!
+//! RFC 9207 mix-up protection: a callback with the right `state` must also name the provider the sign-in was
+//! sent to in its `iss` parameter ([`IssuerCheck`]). When the provider advertises
+//! `authorization_response_iss_parameter_supported`, a missing `iss` is refused too; otherwise `iss` is compared
+//! when present. A refused response ends the sign-in with [`LoopbackError::IssuerMismatch`], its code unused.
+//!
+//! The browser always gets a finished page before the caller sees the outcome: refusals and provider errors are
+//! written before the wait returns, and a valid callback's page is answered by the caller once it knows the
+//! outcome ([`Callback::finish`], which waits until the page is written), so a failed token exchange is not shown
+//! as a success and a caller that exits right after (the CLI) does not cut the page off.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -22,6 +31,41 @@ pub const CALLBACK_PATH: &str = "/callback";
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head read.
 const MAX_HEAD: usize = 16 * 1024;
+/// How long writing a page (and waiting for the browser to close the connection after it) may take.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long, after the page is written, the browser has to close its side before the connection is dropped
+/// (a lingering close: closing with unread input would reset the connection and could lose the page).
+const LINGER: Duration = Duration::from_secs(1);
+/// Longest `iss` value repeated in an error message.
+const MAX_SHOWN_ISSUER: usize = 200;
+
+/// What the callback's RFC 9207 `iss` parameter must be: the provider's issuer, exactly (simple string
+/// comparison, RFC 9207 §2.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerCheck {
+    /// The provider advertises `authorization_response_iss_parameter_supported`: `iss` must be present and equal.
+    Required(String),
+    /// The provider does not advertise it (Auth0): `iss` must be equal when present.
+    IfPresent(String),
+}
+
+impl IssuerCheck {
+    /// The expected issuer.
+    pub fn expected(&self) -> &str {
+        match self {
+            Self::Required(issuer) | Self::IfPresent(issuer) => issuer,
+        }
+    }
+
+    /// Whether a callback's `iss` (if any) passes.
+    pub fn accepts(&self, found: Option<&str>) -> bool {
+        match (self, found) {
+            (Self::Required(_), None) => false,
+            (Self::IfPresent(_), None) => true,
+            (_, Some(found)) => constant_time_eq(found.as_bytes(), self.expected().as_bytes()),
+        }
+    }
+}
 
 /// Why waiting for the callback failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +92,15 @@ pub enum LoopbackError {
     /// The sign-in was cancelled.
     #[error("the sign-in was cancelled")]
     Cancelled,
+    /// The response does not name the expected issuer in `iss` (RFC 9207): it may come from another provider
+    /// (a mix-up attack). Its code was not used.
+    #[error("{}", issuer_mismatch_message(expected, found.as_deref()))]
+    IssuerMismatch {
+        /// The issuer the sign-in was sent to.
+        expected: String,
+        /// The `iss` the response named (shortened), or `None` when it named none.
+        found: Option<String>,
+    },
     /// The provider answered with an error (for example the user declined).
     #[error("the identity provider refused the sign-in: {error}")]
     Denied {
@@ -56,6 +109,17 @@ pub enum LoopbackError {
         /// The provider's `error_description`, if any.
         description: Option<String>,
     },
+}
+
+fn issuer_mismatch_message(expected: &str, found: Option<&str>) -> String {
+    match found {
+        None => format!(
+            "the sign-in response has no `iss` although {expected} promises one (RFC 9207): refused"
+        ),
+        Some(found) => format!(
+            "the sign-in response names issuer {found:?}, not {expected} (RFC 9207): refused"
+        ),
+    }
 }
 
 /// A bound loopback listener.
@@ -100,15 +164,17 @@ impl LoopbackListener {
         format!("http://127.0.0.1:{}{CALLBACK_PATH}", self.port)
     }
 
-    /// Waits for the one valid callback carrying `expected_state`, at most `timeout`, or until `cancel`.
-    /// Consumes the listener: it is closed when this returns.
+    /// Waits for the one valid callback carrying `expected_state` and passing `issuer`, at most `timeout`, or
+    /// until `cancel`. Consumes the listener: it is closed when this returns. When this returns an error for a
+    /// response that arrived (refused issuer, provider error), the browser's page has been written already.
     ///
     /// # Errors
-    /// [`LoopbackError::TimedOut`], [`LoopbackError::Cancelled`], [`LoopbackError::Denied`] or
-    /// [`LoopbackError::Accept`].
+    /// [`LoopbackError::TimedOut`], [`LoopbackError::Cancelled`], [`LoopbackError::IssuerMismatch`],
+    /// [`LoopbackError::Denied`] or [`LoopbackError::Accept`].
     pub async fn wait_for_callback(
         self,
         expected_state: &CsrfToken,
+        issuer: &IssuerCheck,
         timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<Callback, LoopbackError> {
@@ -123,15 +189,16 @@ impl LoopbackListener {
                 Some(found) = found_rx.recv() => {
                     return match found {
                         Found::Code { code, page } => Ok(Callback { code, page: Some(page) }),
-                        Found::Denied { error, description } => Err(LoopbackError::Denied { error, description }),
+                        Found::Refused(error) => Err(error),
                     };
                 }
                 accepted = self.listener.accept() => {
                     let (stream, _) = accepted.map_err(LoopbackError::Accept)?;
                     let state = expected_state.secret().clone();
+                    let issuer = issuer.clone();
                     let found_tx = found_tx.clone();
                     tokio::spawn(async move {
-                        if let Err(error) = serve(stream, &state, found_tx).await {
+                        if let Err(error) = serve(stream, &state, &issuer, found_tx).await {
                             tracing::debug!(%error, "loopback connection ended");
                         }
                     });
@@ -143,14 +210,13 @@ impl LoopbackListener {
 
 /// What a connection task found.
 enum Found {
+    /// A valid callback; its connection waits for the page (and acknowledges it once written).
     Code {
         code: AuthorizationCode,
-        page: oneshot::Sender<Page>,
+        page: oneshot::Sender<(Page, oneshot::Sender<()>)>,
     },
-    Denied {
-        error: String,
-        description: Option<String>,
-    },
+    /// A response for this sign-in that ends it with an error; its page is written already.
+    Refused(LoopbackError),
 }
 
 /// The page shown in the browser after the callback.
@@ -158,7 +224,7 @@ enum Found {
 pub enum Page {
     /// Signed in: "you can close this tab".
     Success,
-    /// Something failed after the callback; the text is shown (it must hold no secret).
+    /// Something failed after the callback; the text is shown (it must hold no secret). See [`Page::failed`].
     Failure(String),
 }
 
@@ -166,7 +232,7 @@ pub enum Page {
 pub struct Callback {
     /// The authorization code (redacted in `Debug`).
     pub code: AuthorizationCode,
-    page: Option<oneshot::Sender<Page>>,
+    page: Option<oneshot::Sender<(Page, oneshot::Sender<()>)>>,
 }
 
 impl std::fmt::Debug for Callback {
@@ -178,25 +244,47 @@ impl std::fmt::Debug for Callback {
 }
 
 impl Callback {
-    /// Answers the browser with `page`.
-    pub fn finish(mut self, page: Page) {
-        if let Some(sender) = self.page.take() {
-            let _ = sender.send(page);
+    /// Answers the browser with `page` and waits until it is written and the connection closed (at most a few
+    /// seconds), so the caller may exit right after. Returns whether the page was delivered (`false` when the
+    /// browser went away or the wait timed out; the sign-in's outcome does not depend on it).
+    pub async fn finish(mut self, page: Page) -> bool {
+        let Some(sender) = self.page.take() else {
+            return false;
+        };
+        let (done_tx, done_rx) = oneshot::channel();
+        if sender.send((page, done_tx)).is_err() {
+            return false;
         }
+        matches!(
+            tokio::time::timeout(PAGE_TIMEOUT + LINGER, done_rx).await,
+            Ok(Ok(()))
+        )
     }
 }
 
 impl Drop for Callback {
+    /// Not finished (the caller failed or was cancelled): the browser is told, without waiting.
     fn drop(&mut self) {
         if let Some(sender) = self.page.take() {
-            let _ = sender.send(Page::Failure("The sign-in did not complete.".to_owned()));
+            let (done, _) = oneshot::channel();
+            let _ = sender.send((Page::failed("the sign-in did not complete"), done));
         }
+    }
+}
+
+impl Page {
+    /// A failure page for `reason`, a short lower-case phrase that holds no secret.
+    pub fn failed(reason: &str) -> Self {
+        Self::Failure(format!(
+            "Sign-in failed: {reason}. Return to the app for details. You can close this tab."
+        ))
     }
 }
 
 async fn serve(
     mut stream: TcpStream,
     expected_state: &str,
+    issuer: &IssuerCheck,
     found: mpsc::Sender<Found>,
 ) -> std::io::Result<()> {
     let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
@@ -263,14 +351,36 @@ async fn serve(
         )
         .await;
     }
+    // RFC 9207 §2.4: checked before anything else of the response is used, error responses included.
+    let iss = params.remove("iss");
+    if !issuer.accepts(iss.as_deref()) {
+        let written = respond(
+            &mut stream,
+            400,
+            "Sign-in refused",
+            "Sign-in failed: this response did not come from the identity provider the app sent you to, so it \
+             was not used. Start the sign-in again from the app. You can close this tab.",
+        )
+        .await;
+        let error = LoopbackError::IssuerMismatch {
+            expected: issuer.expected().to_owned(),
+            found: iss.map(|found| found.chars().take(MAX_SHOWN_ISSUER).collect()),
+        };
+        let _ = found.send(Found::Refused(error)).await;
+        return written;
+    }
     if let Some(error) = params.remove("error") {
         let description = params.remove("error_description");
         let text = format!(
-            "The sign-in was refused ({}). Return to the app to try again.",
+            "The sign-in was refused ({}). Return to the app to try again. You can close this tab.",
             description.as_deref().unwrap_or(&error)
         );
-        let _ = found.send(Found::Denied { error, description }).await;
-        return respond(&mut stream, 200, "Sign-in failed", &text).await;
+        // The page first: the caller may exit as soon as it hears of the refusal.
+        let written = respond(&mut stream, 200, "Sign-in failed", &text).await;
+        let _ = found
+            .send(Found::Refused(LoopbackError::Denied { error, description }))
+            .await;
+        return written;
     }
     let Some(code) = params.remove("code").filter(|code| !code.is_empty()) else {
         return respond(
@@ -298,8 +408,12 @@ async fn serve(
         )
         .await;
     }
-    match page_rx.await {
-        Ok(Page::Success) => {
+    let (page, done) = match page_rx.await {
+        Ok((page, done)) => (page, Some(done)),
+        Err(_) => (Page::failed("the sign-in did not complete"), None),
+    };
+    let written = match page {
+        Page::Success => {
             respond(
                 &mut stream,
                 200,
@@ -308,17 +422,14 @@ async fn serve(
             )
             .await
         }
-        Ok(Page::Failure(text)) => respond(&mut stream, 200, "Sign-in failed", &text).await,
-        Err(_) => {
-            respond(
-                &mut stream,
-                200,
-                "Sign-in failed",
-                "The sign-in did not complete.",
-            )
-            .await
-        }
+        Page::Failure(text) => respond(&mut stream, 200, "Sign-in failed", &text).await,
+    };
+    if written.is_ok()
+        && let Some(done) = done
+    {
+        let _ = done.send(());
     }
+    written
 }
 
 /// Reads up to the end of the request head; `None` when it is not HTTP-like or too long.
@@ -378,9 +489,24 @@ async fn respond(
          Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+    let write = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    tokio::time::timeout(PAGE_TIMEOUT, write)
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "writing the page timed out")
+        })??;
+    // A lingering close: wait (briefly) for the browser to close its side, so that closing ours with input
+    // still unread cannot reset the connection before the browser has read the page.
+    let mut sink = [0_u8; 512];
+    let _ = tokio::time::timeout(LINGER, async {
+        while matches!(stream.read(&mut sink).await, Ok(read) if read > 0) {}
+    })
+    .await;
+    Ok(())
 }
 
 #[cfg(test)]

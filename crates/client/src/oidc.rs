@@ -31,7 +31,7 @@ use url::Url;
 use crate::browser::{BrowserLauncher, LaunchError};
 use crate::clock::Clock;
 use crate::config::ClientConfig;
-use crate::loopback::{LoopbackError, LoopbackListener, Page};
+use crate::loopback::{Callback, IssuerCheck, LoopbackError, LoopbackListener, Page};
 
 /// Scopes of every sign-in: an ID token, the profile for display, and a refresh token.
 pub const SCOPES: [&str; 3] = ["profile", "email", "offline_access"];
@@ -46,6 +46,10 @@ pub struct ExtraProviderMetadata {
     /// RFC 7009 revocation endpoint (Auth0: `/oauth/revoke`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<Url>,
+    /// RFC 9207: the provider puts `iss` in every authorization response (oidc-provider does; Auth0's document
+    /// does not say so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
 }
 
 impl AdditionalProviderMetadata for ExtraProviderMetadata {}
@@ -165,6 +169,40 @@ impl AuthError {
             Self::Discovery { .. } => "discovery",
             Self::Http(_) | Self::TokenRequest { .. } | Self::Revoke { .. } => "network",
             _ => "sign_in_failed",
+        }
+    }
+
+    /// Why the sign-in failed, as shown on the browser's page: a short phrase naming what failed, never a token,
+    /// code, provider-supplied text or anything else from a response beyond a well-formed OAuth error code.
+    pub fn page_reason(&self) -> String {
+        match self {
+            Self::TokenRejected { error, .. } => {
+                let code_ok = !error.is_empty()
+                    && error.len() <= 64
+                    && error
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if code_ok {
+                    format!("the identity provider refused to issue the tokens ({error})")
+                } else {
+                    "the identity provider refused to issue the tokens".to_owned()
+                }
+            }
+            Self::TokenRequest { .. } | Self::Http(_) => {
+                "the identity provider's token endpoint could not be used".to_owned()
+            }
+            Self::MissingIdToken => "the identity provider returned no ID token".to_owned(),
+            Self::IdToken { .. } => {
+                "the identity provider's ID token did not pass the checks".to_owned()
+            }
+            Self::MissingRefreshToken => {
+                "the identity provider returned no refresh token".to_owned()
+            }
+            Self::Store(_) => "the session could not be saved in the system keyring".to_owned(),
+            Self::Loopback(LoopbackError::IssuerMismatch { .. }) => {
+                "the response did not come from the expected identity provider".to_owned()
+            }
+            _ => "the sign-in did not complete".to_owned(),
         }
     }
 
@@ -364,6 +402,23 @@ impl Provider {
         })
     }
 
+    /// How the callback's RFC 9207 `iss` is checked: required when discovery advertises
+    /// `authorization_response_iss_parameter_supported`, else compared when present; always against the issuer
+    /// exactly as discovered.
+    pub fn issuer_check(&self) -> IssuerCheck {
+        let metadata = self.read_metadata();
+        let issuer = metadata.issuer().as_str().to_owned();
+        if metadata
+            .additional_metadata()
+            .authorization_response_iss_parameter_supported
+            == Some(true)
+        {
+            IssuerCheck::Required(issuer)
+        } else {
+            IssuerCheck::IfPresent(issuer)
+        }
+    }
+
     /// The discovered metadata (a snapshot).
     pub fn metadata(&self) -> Metadata {
         self.read_metadata().clone()
@@ -461,16 +516,33 @@ impl Provider {
 
     /// Runs the interactive sign-in: opens the authorize URL with `launcher`, waits on `listener` for the
     /// callback, exchanges the code with the PKCE verifier, verifies the ID token (and `auth_time` when step-up
-    /// sent `max_age`), and answers the browser's page.
+    /// sent `max_age`), and answers the browser's page (written before this returns).
     ///
     /// # Errors
-    /// Any [`AuthError`]; the browser page says the sign-in failed.
+    /// Any [`AuthError`]; the browser's page says the sign-in failed.
     pub async fn sign_in(
         &self,
         listener: LoopbackListener,
         launcher: &dyn BrowserLauncher,
         options: &SignInOptions,
     ) -> Result<TokenSet, AuthError> {
+        let (tokens, callback) = self.sign_in_pending(listener, launcher, options).await?;
+        callback.finish(Page::Success).await;
+        Ok(tokens)
+    }
+
+    /// As [`Provider::sign_in`], but the browser's page of a successful exchange is left to the caller, who
+    /// answers it with [`Callback::finish`] once the tokens are kept (or failed to be). On error the page has
+    /// been answered already (a failure page, finished before this returns).
+    ///
+    /// # Errors
+    /// Any [`AuthError`].
+    pub async fn sign_in_pending(
+        &self,
+        listener: LoopbackListener,
+        launcher: &dyn BrowserLauncher,
+        options: &SignInOptions,
+    ) -> Result<(TokenSet, Callback), AuthError> {
         let redirect =
             RedirectUrl::new(listener.redirect_uri()).map_err(|e| AuthError::TokenRequest {
                 reason: format!("bad redirect URI ({e})"),
@@ -499,7 +571,12 @@ impl Provider {
         let started = self.clock.now();
         launcher.open(&url)?;
         let callback = listener
-            .wait_for_callback(&state, options.timeout, &options.cancel)
+            .wait_for_callback(
+                &state,
+                &self.issuer_check(),
+                options.timeout,
+                &options.cancel,
+            )
             .await?;
         let result = self
             .exchange(
@@ -510,13 +587,13 @@ impl Provider {
                 max_age.map(|age| (started, age)),
             )
             .await;
-        callback.finish(match &result {
-            Ok(_) => Page::Success,
-            Err(_) => Page::Failure(
-                "The sign-in could not be completed. Return to the app for details.".to_owned(),
-            ),
-        });
-        result
+        match result {
+            Ok(tokens) => Ok((tokens, callback)),
+            Err(error) => {
+                callback.finish(Page::failed(&error.page_reason())).await;
+                Err(error)
+            }
+        }
     }
 
     async fn exchange(
@@ -696,10 +773,15 @@ mod tests {
     /// A provider answering discovery (naming `issuer(base)` as its issuer, and `base` for its endpoints) and an
     /// empty JWKS, on a loopback port; returns `base`, e.g. `http://127.0.0.1:1234`.
     async fn discovery_server(issuer: fn(&str) -> String) -> String {
+        discovery_server_with(issuer, serde_json::json!({})).await
+    }
+
+    /// As [`discovery_server`], with `extra` fields merged into the document.
+    async fn discovery_server_with(issuer: fn(&str) -> String, extra: serde_json::Value) -> String {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let document = serde_json::json!({
+        let mut document = serde_json::json!({
             "issuer": issuer(&base),
             "authorization_endpoint": format!("{base}/auth"),
             "token_endpoint": format!("{base}/token"),
@@ -707,8 +789,11 @@ mod tests {
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
-        })
-        .to_string();
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            document[key] = value.clone();
+        }
+        let document = document.to_string();
         tokio::spawn(async move {
             loop {
                 let (mut stream, _) = listener.accept().await.unwrap();
@@ -762,6 +847,66 @@ mod tests {
         let slashed = discovery_server(|base| format!("{base}/")).await;
         let provider = discover(&slashed).await.expect("Auth0's form is accepted");
         assert_eq!(provider.metadata().issuer().as_str(), format!("{slashed}/"));
+    }
+
+    #[tokio::test]
+    async fn the_callback_iss_is_required_exactly_when_discovery_advertises_rfc9207() {
+        let advertised = discovery_server_with(
+            |base| base.to_owned(),
+            serde_json::json!({"authorization_response_iss_parameter_supported": true}),
+        )
+        .await;
+        let provider = discover(&advertised).await.expect("discovery");
+        assert_eq!(
+            provider.issuer_check(),
+            IssuerCheck::Required(advertised.clone()),
+            "advertised: iss required, compared with the issuer exactly as discovered (no trailing /)"
+        );
+        let declined = discovery_server_with(
+            |base| format!("{base}/"),
+            serde_json::json!({"authorization_response_iss_parameter_supported": false}),
+        )
+        .await;
+        assert_eq!(
+            discover(&declined).await.expect("discovery").issuer_check(),
+            IssuerCheck::IfPresent(format!("{declined}/"))
+        );
+        let silent = discovery_server(|base| format!("{base}/")).await;
+        assert_eq!(
+            discover(&silent).await.expect("discovery").issuer_check(),
+            IssuerCheck::IfPresent(format!("{silent}/")),
+            "not advertised (Auth0): compared when present"
+        );
+    }
+
+    #[test]
+    fn browser_page_reasons_hold_nothing_from_the_response_but_a_well_formed_error_code() {
+        let rejected = AuthError::TokenRejected {
+            error: "invalid_grant".into(),
+            description: Some("<script>secret-ish description</script>".into()),
+        };
+        assert_eq!(
+            rejected.page_reason(),
+            "the identity provider refused to issue the tokens (invalid_grant)"
+        );
+        let odd = AuthError::TokenRejected {
+            error: "<b>weird code</b>".into(),
+            description: None,
+        };
+        assert_eq!(
+            odd.page_reason(),
+            "the identity provider refused to issue the tokens"
+        );
+        let id_token = AuthError::IdToken {
+            reason: "signature of eyJhbGciOi... invalid".into(),
+        };
+        assert!(!id_token.page_reason().contains("eyJ"));
+        let mixed_up = AuthError::Loopback(LoopbackError::IssuerMismatch {
+            expected: "https://tenant.example/".into(),
+            found: Some("https://attacker.example/".into()),
+        });
+        assert!(!mixed_up.page_reason().contains("attacker"));
+        assert_eq!(mixed_up.code(), "sign_in_failed");
     }
 
     #[tokio::test]

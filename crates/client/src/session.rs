@@ -10,6 +10,8 @@
 //!   returned.
 //! - Sign-out revokes the refresh token at the provider and deletes the entry (the entry is deleted even when
 //!   revocation fails; the error is still reported).
+//! - The browser's page of a sign-in is answered once the tokens are kept (or failed to be: no refresh token, a
+//!   keyring error), and written before the sign-in returns, so it always tells the truth and is never cut off.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -21,7 +23,7 @@ use tokio::sync::Mutex;
 use crate::browser::BrowserLauncher;
 use crate::clock::Clock;
 use crate::config::ClientConfig;
-use crate::loopback::LoopbackListener;
+use crate::loopback::{LoopbackListener, Page};
 use crate::oidc::{AuthError, Identity, Provider, SignInOptions, TokenSet};
 use crate::store::{StoreAccount, StoreError, TokenStore};
 
@@ -181,8 +183,8 @@ impl Session {
         options: &SignInOptions,
     ) -> Result<SignedIn, AuthError> {
         let provider = self.provider().await?;
-        let tokens = match provider.sign_in(listener, launcher, options).await {
-            Ok(tokens) => tokens,
+        let (tokens, callback) = match provider.sign_in_pending(listener, launcher, options).await {
+            Ok(pending) => pending,
             Err(error) => {
                 if matches!(error, AuthError::IdToken { .. }) {
                     // Perhaps the tenant rotated its keys since discovery: discover again next time.
@@ -191,6 +193,26 @@ impl Session {
                 return Err(error);
             }
         };
+        let kept = self.keep(tokens).await;
+        // The browser's page says what happened, and is written before the caller hears of it.
+        callback
+            .finish(match &kept {
+                Ok(_) => Page::Success,
+                Err(error) => Page::failed(&error.page_reason()),
+            })
+            .await;
+        let (signed_in, previous) = kept?;
+        // The replaced session is no longer reachable: revoke it rather than leave it valid (best effort).
+        if let Some(old) = previous
+            && let Err(error) = provider.revoke(&old).await
+        {
+            tracing::warn!(%error, "could not revoke the replaced refresh token");
+        }
+        Ok(signed_in)
+    }
+
+    /// Keeps the tokens of a sign-in; returns the refresh token it replaced, if any.
+    async fn keep(&self, tokens: TokenSet) -> Result<(SignedIn, Option<RefreshToken>), AuthError> {
         let identity = tokens.identity.clone().ok_or(AuthError::MissingIdToken)?;
         let refresh = tokens
             .refresh_token
@@ -201,17 +223,13 @@ impl Session {
         let persistence = self.save_refresh(&mut state, refresh).await?;
         state.access = Some((tokens.access_token, tokens.expires_at));
         state.identity = Some(identity.clone());
-        drop(state);
-        // The replaced session is no longer reachable: revoke it rather than leave it valid (best effort).
-        if let Some((old, _)) = previous
-            && let Err(error) = provider.revoke(&old).await
-        {
-            tracing::warn!(%error, "could not revoke the replaced refresh token");
-        }
-        Ok(SignedIn {
-            identity,
-            persistence,
-        })
+        Ok((
+            SignedIn {
+                identity,
+                persistence,
+            },
+            previous.map(|(old, _)| old),
+        ))
     }
 
     async fn store_call<T, F>(&self, op: F) -> Result<T, StoreError>

@@ -1,8 +1,11 @@
-//! Loopback listener hardening: only `GET /callback` with the right `state` is accepted, once.
+//! Loopback listener hardening: only `GET /callback` with the right `state` (and, RFC 9207, the right `iss`) is
+//! accepted, once; the browser's page is written before the caller hears the outcome.
 
 use std::time::Duration;
 
-use companion_client::loopback::{CALLBACK_PATH, LoopbackError, LoopbackListener, Page};
+use companion_client::loopback::{
+    CALLBACK_PATH, Callback, IssuerCheck, LoopbackError, LoopbackListener, Page,
+};
 use openidconnect::CsrfToken;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -31,6 +34,29 @@ fn status(response: &str) -> &str {
     response.split(' ').nth(1).unwrap_or_default()
 }
 
+/// The issuer the sign-ins of these tests were sent to.
+const ISSUER: &str = "https://tenant.example/";
+
+fn if_present() -> IssuerCheck {
+    IssuerCheck::IfPresent(ISSUER.to_owned())
+}
+
+/// Asserts that `response` is a whole HTTP response: a body exactly as long as its `Content-Length`, a finished
+/// HTML document.
+fn assert_complete(response: &str) {
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete response head: {response:?}"));
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("Content-Length: "))
+        .unwrap_or_else(|| panic!("no Content-Length: {head}"))
+        .parse()
+        .expect("a numeric Content-Length");
+    assert_eq!(body.len(), length, "the whole body arrived: {response}");
+    assert!(body.ends_with("</html>"), "a finished page: {body}");
+}
+
 #[tokio::test]
 async fn only_the_right_state_on_the_callback_path_is_accepted() {
     let listener = LoopbackListener::bind(&[0]).await.expect("bind");
@@ -43,7 +69,7 @@ async fn only_the_right_state_on_the_callback_path_is_accepted() {
     let cancel = CancellationToken::new();
     let wait = tokio::spawn(async move {
         listener
-            .wait_for_callback(&state, Duration::from_secs(30), &cancel)
+            .wait_for_callback(&state, &if_present(), Duration::from_secs(30), &cancel)
             .await
     });
 
@@ -80,10 +106,17 @@ async fn only_the_right_state_on_the_callback_path_is_accepted() {
     let valid = tokio::spawn(get(port, "/callback?code=the-code&state=expected-state"));
     let callback = wait.await.expect("join").expect("a valid callback");
     assert_eq!(callback.code.secret(), "the-code");
-    callback.finish(Page::Success);
+    assert!(
+        callback.finish(Page::Success).await,
+        "the page is delivered by the time finish returns"
+    );
     let page = valid.await.expect("join");
     assert_eq!(status(&page), "200", "{page}");
-    assert!(page.contains("You can close this tab"), "{page}");
+    assert!(
+        page.contains("You are signed in") && page.contains("You can close this tab"),
+        "{page}"
+    );
+    assert_complete(&page);
     assert!(page.contains("Cache-Control: no-store"), "{page}");
 
     let after = TcpStream::connect(("127.0.0.1", port)).await;
@@ -101,7 +134,7 @@ async fn a_failed_exchange_is_not_shown_as_success() {
     let cancel = CancellationToken::new();
     let wait = tokio::spawn(async move {
         listener
-            .wait_for_callback(&state, Duration::from_secs(30), &cancel)
+            .wait_for_callback(&state, &if_present(), Duration::from_secs(30), &cancel)
             .await
     });
     let browser = tokio::spawn(get(port, "/callback?code=x&state=s"));
@@ -109,9 +142,11 @@ async fn a_failed_exchange_is_not_shown_as_success() {
     drop(callback);
     let page = browser.await.expect("join");
     assert!(
-        page.contains("did not complete") && !page.contains("close this tab"),
+        page.contains("Sign-in failed: the sign-in did not complete")
+            && !page.contains("You are signed in"),
         "{page}"
     );
+    assert_complete(&page);
 }
 
 #[tokio::test]
@@ -122,7 +157,7 @@ async fn a_provider_error_with_the_right_state_ends_the_wait() {
     let cancel = CancellationToken::new();
     let wait = tokio::spawn(async move {
         listener
-            .wait_for_callback(&state, Duration::from_secs(30), &cancel)
+            .wait_for_callback(&state, &if_present(), Duration::from_secs(30), &cancel)
             .await
     });
     let forged = get(port, "/callback?error=access_denied&state=forged").await;
@@ -137,6 +172,7 @@ async fn a_provider_error_with_the_right_state_ends_the_wait() {
     )
     .await;
     assert!(page.contains("User said no"), "{page}");
+    assert_complete(&page);
     let result = wait.await.expect("join");
     assert!(
         matches!(&result, Err(LoopbackError::Denied { error, .. }) if error == "access_denied"),
@@ -151,6 +187,7 @@ async fn the_wait_times_out_and_can_be_cancelled() {
     let result = listener
         .wait_for_callback(
             &state,
+            &if_present(),
             Duration::from_millis(200),
             &CancellationToken::new(),
         )
@@ -165,7 +202,7 @@ async fn the_wait_times_out_and_can_be_cancelled() {
     let trigger = cancel.clone();
     let wait = tokio::spawn(async move {
         listener
-            .wait_for_callback(&state, Duration::from_secs(60), &cancel)
+            .wait_for_callback(&state, &if_present(), Duration::from_secs(60), &cancel)
             .await
     });
     trigger.cancel();
@@ -202,4 +239,209 @@ async fn a_busy_port_moves_on_to_the_next_one() {
         matches!(result, Err(LoopbackError::NoFreePort { .. })),
         "{result:?}"
     );
+}
+
+/// Binds a listener, sends `query` to its callback, and returns the browser's page and the wait's result (a valid
+/// callback is finished as a success).
+async fn answer(check: IssuerCheck, query: &str) -> (String, Result<String, LoopbackError>) {
+    let listener = LoopbackListener::bind(&[0]).await.expect("bind");
+    let port = listener.port();
+    let state = CsrfToken::new("s".into());
+    let wait = tokio::spawn(async move {
+        listener
+            .wait_for_callback(
+                &state,
+                &check,
+                Duration::from_secs(30),
+                &CancellationToken::new(),
+            )
+            .await
+    });
+    let target = format!("/callback?{query}");
+    let browser = tokio::spawn(async move { get(port, &target).await });
+    let result = match wait.await.expect("join") {
+        Ok(callback) => {
+            let code = callback.code.secret().clone();
+            callback.finish(Page::Success).await;
+            Ok(code)
+        }
+        Err(error) => Err(error),
+    };
+    (browser.await.expect("join"), result)
+}
+
+#[tokio::test]
+async fn rfc9207_an_advertised_iss_must_be_present_and_exact() {
+    let required = || IssuerCheck::Required(ISSUER.to_owned());
+    let (page, result) = answer(required(), "code=c&state=s").await;
+    assert!(
+        matches!(&result, Err(LoopbackError::IssuerMismatch { expected, found: None }) if expected == ISSUER),
+        "a missing iss is refused when the provider advertises it: {result:?}"
+    );
+    assert_eq!(status(&page), "400", "{page}");
+    assert!(
+        page.contains("Sign-in failed")
+            && page.contains("did not come from")
+            && page.contains("close this tab"),
+        "{page}"
+    );
+    assert_complete(&page);
+
+    let (page, result) = answer(
+        required(),
+        "code=c&state=s&iss=https%3A%2F%2Fattacker.example%2F",
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(LoopbackError::IssuerMismatch { found: Some(found), .. }) if found == "https://attacker.example/"),
+        "another issuer is refused: {result:?}"
+    );
+    assert_eq!(status(&page), "400", "{page}");
+    let message = result.expect_err("refused").to_string();
+    assert!(
+        message.contains("attacker.example") && message.contains(ISSUER),
+        "the error says which issuer was expected and which came: {message}"
+    );
+
+    let (_, result) = answer(
+        required(),
+        "code=c&state=s&iss=https%3A%2F%2Ftenant.example",
+    )
+    .await;
+    assert!(
+        matches!(result, Err(LoopbackError::IssuerMismatch { .. })),
+        "simple string comparison: no trailing-slash leniency: {result:?}"
+    );
+
+    let (page, result) = answer(
+        required(),
+        "code=the-code&state=s&iss=https%3A%2F%2Ftenant.example%2F",
+    )
+    .await;
+    assert_eq!(
+        result.expect("the provider's own iss is accepted"),
+        "the-code"
+    );
+    assert!(page.contains("You are signed in"), "{page}");
+}
+
+#[tokio::test]
+async fn rfc9207_an_unadvertised_iss_is_still_compared_when_present() {
+    let (_, result) = answer(if_present(), "code=the-code&state=s").await;
+    assert_eq!(
+        result.expect("no iss from a provider that never promised one (Auth0)"),
+        "the-code"
+    );
+    let (_, result) = answer(if_present(), &format!("code=the-code&state=s&iss={ISSUER}")).await;
+    assert_eq!(result.expect("the right iss"), "the-code");
+    let (page, result) = answer(if_present(), "code=c&state=s&iss=https://attacker.example/").await;
+    assert!(
+        matches!(&result, Err(LoopbackError::IssuerMismatch { .. })),
+        "a wrong iss is refused even when not advertised: {result:?}"
+    );
+    assert_eq!(status(&page), "400", "{page}");
+    assert_complete(&page);
+}
+
+#[tokio::test]
+async fn rfc9207_error_responses_are_checked_too_and_a_wrong_state_is_still_ignored() {
+    // An error response naming another issuer is not the provider's refusal: its text is not shown as such.
+    let (page, result) = answer(
+        if_present(),
+        "error=access_denied&error_description=Mixed%20up&state=s&iss=https://attacker.example/",
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(LoopbackError::IssuerMismatch { .. })),
+        "{result:?}"
+    );
+    assert!(!page.contains("Mixed up"), "{page}");
+    let (_, result) = answer(
+        IssuerCheck::Required(ISSUER.to_owned()),
+        &format!("error=access_denied&state=s&iss={ISSUER}"),
+    )
+    .await;
+    assert!(
+        matches!(&result, Err(LoopbackError::Denied { error, .. }) if error == "access_denied"),
+        "{result:?}"
+    );
+
+    // A wrong state is a stray request whatever its iss: it does not end the sign-in.
+    let listener = LoopbackListener::bind(&[0]).await.expect("bind");
+    let port = listener.port();
+    let state = CsrfToken::new("s".into());
+    let wait = tokio::spawn(async move {
+        listener
+            .wait_for_callback(
+                &state,
+                &IssuerCheck::Required(ISSUER.to_owned()),
+                Duration::from_secs(30),
+                &CancellationToken::new(),
+            )
+            .await
+    });
+    let stray = get(
+        port,
+        "/callback?code=c&state=other&iss=https://attacker.example/",
+    )
+    .await;
+    assert!(stray.contains("does not belong"), "{stray}");
+    assert!(!wait.is_finished(), "a stray request does not end the wait");
+    wait.abort();
+}
+
+/// Waits for one callback and finishes it with `page` on a runtime of its own, which is dropped as soon as
+/// `finish` returns, as when the CLI exits right after a sign-in; `port` receives the bound port.
+fn finish_then_exit(
+    page: Page,
+    port: tokio::sync::oneshot::Sender<u16>,
+) -> Result<bool, LoopbackError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let delivered = runtime.block_on(async {
+        let listener = LoopbackListener::bind(&[0]).await?;
+        port.send(listener.port())
+            .expect("the test waits for the port");
+        let callback: Callback = listener
+            .wait_for_callback(
+                &CsrfToken::new("s".into()),
+                &if_present(),
+                Duration::from_secs(30),
+                &CancellationToken::new(),
+            )
+            .await?;
+        Ok(callback.finish(page).await)
+    });
+    // Every task of this runtime (the browser's connection among them) ends here.
+    drop(runtime);
+    delivered
+}
+
+#[tokio::test]
+async fn the_failure_page_is_complete_before_the_caller_returns() {
+    let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+    let caller = tokio::task::spawn_blocking(move || {
+        finish_then_exit(
+            Page::failed("the identity provider refused to issue the tokens (invalid_grant)"),
+            port_tx,
+        )
+    });
+    let port = port_rx.await.expect("the listener is bound");
+    let browser = tokio::spawn(get(port, "/callback?code=c&state=s"));
+    let delivered = caller.await.expect("join").expect("a callback arrived");
+    assert!(delivered, "finish reports the page as delivered");
+    let page = tokio::time::timeout(Duration::from_secs(10), browser)
+        .await
+        .expect("the browser is answered")
+        .expect("join");
+    assert_complete(&page);
+    assert!(
+        page.contains(
+            "Sign-in failed: the identity provider refused to issue the tokens (invalid_grant)."
+        ) && page.contains("You can close this tab"),
+        "{page}"
+    );
+    assert!(!page.contains("You are signed in"), "{page}");
 }

@@ -46,7 +46,8 @@ async fn bob_signs_in_with_pkce_and_the_refresh_token_is_stored() {
     let finished = browser.next().await;
     assert_eq!(finished.status, 200, "{}", finished.page);
     assert!(
-        finished.page.contains("You can close this tab"),
+        finished.page.contains("You are signed in")
+            && finished.page.contains("You can close this tab"),
         "{}",
         finished.page
     );
@@ -323,12 +324,14 @@ async fn a_step_up_whose_auth_time_predates_the_request_is_refused() {
         "auth_time 10 minutes before the request with max_age=0 must fail: {result:?}"
     );
     assert!(
-        finished.page.contains("could not be completed"),
+        finished
+            .page
+            .contains("Sign-in failed: the identity provider's ID token did not pass the checks."),
         "{}",
         finished.page
     );
     assert!(
-        !finished.page.contains("close this tab"),
+        !finished.page.contains("You are signed in"),
         "{}",
         finished.page
     );
@@ -461,4 +464,147 @@ async fn rotated_signing_keys_do_not_lose_the_session() {
         .await
         .expect("a second rotation is picked up too");
     browser.next().await;
+}
+
+/// Rewrites one query parameter of a callback URL (adding it when absent).
+fn with_param(mut url: url::Url, name: &str, value: &str) -> url::Url {
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    pairs.push((name.to_owned(), value.to_owned()));
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url
+}
+
+/// Counts the tenant's token endpoint calls (a pass-through "fault" of no latency to speak of).
+fn count_token_calls(tenant: &companion_devtenant::RunningTenant) -> impl Fn() -> u64 {
+    let faults = tenant.state.faults.clone();
+    let id = faults
+        .add(companion_devtenant::faults::FaultSpec::latency(
+            "/oauth/token",
+            Duration::from_millis(1),
+        ))
+        .expect("a valid counter");
+    move || {
+        faults
+            .list()
+            .iter()
+            .find(|fault| fault.id == id)
+            .map_or(0, |fault| fault.hits)
+    }
+}
+
+#[tokio::test]
+async fn a_callback_naming_another_issuer_is_refused_before_any_exchange() {
+    let (listener, tenant) = listener_and_tenant().await;
+    let (session, store) = memory_session(&tenant);
+    let token_calls = count_token_calls(&tenant);
+    fn tamper(url: url::Url) -> url::Url {
+        with_param(url, "iss", "https://attacker.example/")
+    }
+    let mut browser = ScriptedBrowser::new(&tenant, User::Bob, Some(tamper));
+    let result = session
+        .sign_in_with(listener, &browser.launcher(), &options())
+        .await;
+    let finished = browser.next().await;
+    assert!(
+        matches!(
+            &result,
+            Err(AuthError::Loopback(LoopbackError::IssuerMismatch { expected, found: Some(found) }))
+                if expected == &format!("{}/", tenant.base_url()) && found == "https://attacker.example/"
+        ),
+        "a mixed-up response ends the sign-in with the typed error: {result:?}"
+    );
+    assert_eq!(finished.status, 400, "{}", finished.page);
+    assert!(
+        finished.page.contains("did not come from") && finished.page.contains("close this tab"),
+        "{}",
+        finished.page
+    );
+    assert_eq!(token_calls(), 0, "the code was never exchanged");
+    assert!(
+        store.load(session.account()).expect("load").is_none(),
+        "nothing stored"
+    );
+
+    // The tenant's own issuer (exactly as discovered) passes.
+    let listener = companion_client::loopback::LoopbackListener::bind(&[0])
+        .await
+        .expect("bind");
+    let tenant = crate::support::tenant_for(&[listener.port()]).await;
+    let (session, _store) = memory_session(&tenant);
+    let issuer = session
+        .provider()
+        .await
+        .expect("discovery")
+        .metadata()
+        .issuer()
+        .as_str()
+        .to_owned();
+    assert_eq!(
+        session.provider().await.expect("discovery").issuer_check(),
+        companion_client::loopback::IssuerCheck::IfPresent(issuer.clone()),
+        "the dev tenant, like Auth0, does not advertise authorization_response_iss_parameter_supported"
+    );
+    static ISSUER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ISSUER.set(issuer).expect("set once");
+    fn honest(url: url::Url) -> url::Url {
+        with_param(url, "iss", ISSUER.get().expect("set"))
+    }
+    let mut browser = ScriptedBrowser::new(&tenant, User::Bob, Some(honest));
+    session
+        .sign_in_with(listener, &browser.launcher(), &options())
+        .await
+        .expect("the right iss is accepted");
+    assert!(browser.next().await.page.contains("You are signed in"));
+}
+
+#[tokio::test]
+async fn a_refused_exchange_finishes_the_browser_page_before_the_caller_returns() {
+    let (listener, tenant) = listener_and_tenant().await;
+    let (session, store) = memory_session(&tenant);
+    let token_calls = count_token_calls(&tenant);
+    fn tamper(url: url::Url) -> url::Url {
+        with_param(url, "code", "not-a-code-the-tenant-issued")
+    }
+    let mut browser = ScriptedBrowser::new(&tenant, User::Bob, Some(tamper));
+    // The sign-in runs on a runtime of its own that is dropped the moment it returns, as a CLI that exits: a
+    // page still being written then would be cut off. The browser and the tenant run on the test's runtime.
+    let session = Arc::new(session);
+    let signer = session.clone();
+    let launcher = browser.launcher();
+    let result = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let result = runtime.block_on(signer.sign_in_with(listener, &launcher, &options()));
+        drop(runtime);
+        result
+    })
+    .await
+    .expect("join");
+    assert!(
+        matches!(&result, Err(AuthError::TokenRejected { error, .. }) if error == "invalid_grant"),
+        "the caller gets the typed error: {result:?}"
+    );
+    assert_eq!(token_calls(), 1, "the forged code was tried once");
+    let finished = tokio::time::timeout(Duration::from_secs(10), browser.next())
+        .await
+        .expect("the browser got its page");
+    assert_eq!(finished.status, 200, "{}", finished.page);
+    assert!(
+        finished.page.contains(
+            "Sign-in failed: the identity provider refused to issue the tokens (invalid_grant)."
+        ) && finished.page.contains("You can close this tab")
+            && finished.page.trim_end().ends_with("</html>"),
+        "the whole failure page: {}",
+        finished.page
+    );
+    assert!(
+        store.load(session.account()).expect("load").is_none(),
+        "nothing stored"
+    );
 }

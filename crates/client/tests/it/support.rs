@@ -99,7 +99,9 @@ pub(crate) struct ScriptedBrowser {
 
 impl ScriptedBrowser {
     /// A browser that signs in as `user`; `tamper` may rewrite the callback URL before it is requested.
+    /// It runs on the runtime it is created on, even when the sign-in runs on another one.
     pub(crate) fn new(tenant: &RunningTenant, user: User, tamper: Option<fn(Url) -> Url>) -> Self {
+        let runtime = tokio::runtime::Handle::current();
         let (tx, results) = mpsc::unbounded_channel();
         let base = tenant.base_url().to_owned();
         let clock = tenant.state.clock.clone();
@@ -118,7 +120,7 @@ impl ScriptedBrowser {
                 clock.clone(),
                 tx.clone(),
             );
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 let result = drive(&http, &base, &url, user, clock.as_ref(), tamper).await;
                 let _ = tx.lock().expect("sender").send(result);
             });
