@@ -3,15 +3,15 @@
 
 use companion_devtenant::world::demo;
 
-use crate::support::{Browse, NEW_KEY, Step, World, describe, keyring_available, stdout};
+use crate::support::{
+    Browse, FORGED_CODE, NEW_KEY, Step, World, describe, require_keyring_session, stdout,
+};
 
 const ALICE_KEY: &str = "webauthn-roaming|dev_aliceYubiKey0001";
 
 #[tokio::test]
 async fn login_list_rename_remove_with_step_up_and_logout() {
-    if !keyring_available("login_list_rename_remove_with_step_up_and_logout") {
-        return;
-    }
+    require_keyring_session("login_list_rename_remove_with_step_up_and_logout");
     let world = World::start().await;
 
     let status = world.run(&["status", "--json"]).await;
@@ -207,9 +207,7 @@ async fn without_a_keyring_login_says_so_and_nothing_is_saved() {
 
 #[tokio::test]
 async fn enroll_steps_up_opens_the_ticket_and_prints_the_new_key() {
-    if !keyring_available("enroll_steps_up_opens_the_ticket_and_prints_the_new_key") {
-        return;
-    }
+    require_keyring_session("enroll_steps_up_opens_the_ticket_and_prints_the_new_key");
     let world = World::start().await;
     let login = world.run_with_browser(&["login"], Browse::Alice, 1).await;
     assert_eq!(login.status.code(), Some(0), "{}", describe(&login));
@@ -231,4 +229,39 @@ async fn enroll_steps_up_opens_the_ticket_and_prints_the_new_key() {
     assert!(stdout(&listed).contains(NEW_KEY), "{}", describe(&listed));
     let logout = world.run(&["logout"]).await;
     assert_eq!(logout.status.code(), Some(0), "{}", describe(&logout));
+}
+
+#[tokio::test]
+async fn a_refused_exchange_is_a_whole_failure_page_in_the_browser_and_exit_1() {
+    let world = World::start().await;
+    let login = world
+        .run_steps(&["login"], &[], &[Step::SignInForgedCode(Browse::Alice)])
+        .await;
+    assert_eq!(
+        login.status.code(),
+        Some(1),
+        "a refused sign-in is a user-facing failure: {}",
+        describe(&login)
+    );
+    let stderr = String::from_utf8_lossy(&login.stderr);
+    assert!(
+        stderr.contains("invalid_grant"),
+        "the typed error reaches the user: {}",
+        describe(&login)
+    );
+    assert!(
+        !stderr.contains(FORGED_CODE),
+        "no code in the output: {}",
+        describe(&login)
+    );
+    // `play` read the page to its end while `passkeys` was exiting: it must be whole, not cut off.
+    let page = world.last_page().expect("the browser reached the loopback");
+    assert!(
+        page.contains(
+            "Sign-in failed: the identity provider refused to issue the tokens (invalid_grant)."
+        ) && page.contains("You can close this tab")
+            && page.trim_end().ends_with("</html>"),
+        "the whole failure page: {page}"
+    );
+    assert!(!page.contains("You are signed in"), "{page}");
 }

@@ -18,7 +18,7 @@ use companion_proxy::AppState;
 use companion_proxy::config::{Issuer, Settings};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 
-use crate::support::{describe, keyring_available, stdout};
+use crate::support::{describe, require_keyring_session, stdout};
 
 /// The loopback ports the CLI uses by default (`redirect_ports`), each registered as a redirect URI.
 const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 53180..=53189;
@@ -359,9 +359,7 @@ async fn play_browser(url: &str, log: &dyn Fn() -> String) {
 #[tokio::test]
 async fn login_status_list_and_logout_against_another_openid_provider() {
     assert_prerequisites();
-    if !keyring_available("login_status_list_and_logout_against_another_openid_provider") {
-        return;
-    }
+    require_keyring_session("login_status_list_and_logout_against_another_openid_provider");
     let world = Interop::start().await;
 
     let child = world.command(&["login"]).spawn().expect("spawn passkeys");

@@ -17,6 +17,8 @@ pub(crate) struct World {
     pub(crate) proxy_url: String,
     pub(crate) port: u16,
     pub(crate) dir: tempfile::TempDir,
+    /// The loopback's whole page of the last [`Step::SignInForgedCode`].
+    last_page: std::sync::Mutex<Option<String>>,
 }
 
 fn free_port() -> u16 {
@@ -63,7 +65,13 @@ impl World {
             proxy_url,
             port,
             dir: tempfile::tempdir().expect("temp dir"),
+            last_page: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The loopback's page of the last [`Step::SignInForgedCode`], read to its end.
+    pub(crate) fn last_page(&self) -> Option<String> {
+        self.last_page.lock().expect("page slot").clone()
     }
 
     /// Where the browser command writes the URLs it is given, one per line.
@@ -148,7 +156,18 @@ impl World {
         for (offset, step) in steps.iter().enumerate() {
             let url = next_url(&self.url_file(), already + offset).await;
             match step {
-                Step::SignIn(user) => play(&browser, &self.tenant, &url, *user).await,
+                Step::SignIn(user) => {
+                    let page = play(&browser, &self.tenant, &url, *user, None).await;
+                    assert!(
+                        page.contains("You are signed in")
+                            && page.contains("You can close this tab"),
+                        "{page}"
+                    );
+                }
+                Step::SignInForgedCode(user) => {
+                    let page = play(&browser, &self.tenant, &url, *user, Some(FORGED_CODE)).await;
+                    *self.last_page.lock().expect("page slot") = Some(page);
+                }
                 Step::FinishEnrollment => self.finish_enrollment(&url),
             }
         }
@@ -181,6 +200,9 @@ impl World {
     }
 }
 
+/// The code [`Step::SignInForgedCode`] puts in the callback.
+pub(crate) const FORGED_CODE: &str = "a-code-the-tenant-never-issued";
+
 /// The id of the key [`World::finish_enrollment`] adds.
 pub(crate) const NEW_KEY: &str = "webauthn-roaming|dev_cliSpareKey0001";
 
@@ -189,6 +211,9 @@ pub(crate) const NEW_KEY: &str = "webauthn-roaming|dev_cliSpareKey0001";
 pub(crate) enum Step {
     /// A sign-in: play the login (and MFA) pages.
     SignIn(Browse),
+    /// A sign-in whose callback carries a code the tenant never issued ([`FORGED_CODE`]), so the exchange is
+    /// refused; the loopback's page is kept for [`World::last_page`].
+    SignInForgedCode(Browse),
     /// An enrollment ticket: finish it.
     FinishEnrollment,
 }
@@ -230,8 +255,15 @@ fn totp(tenant: &RunningTenant) -> String {
     totp.generate(u64::try_from(tenant.state.clock.unix()).expect("positive"))
 }
 
-/// Plays the browser from the authorize URL to the loopback callback.
-async fn play(browser: &reqwest::Client, tenant: &RunningTenant, url: &str, user: Browse) {
+/// Plays the browser from the authorize URL to the loopback callback (with its `code` replaced by `forged_code`,
+/// when given) and returns the loopback's page, read to its end.
+async fn play(
+    browser: &reqwest::Client,
+    tenant: &RunningTenant,
+    url: &str,
+    user: Browse,
+    forged_code: Option<&str>,
+) -> String {
     let Browse::Alice = user;
     let mut response = browser.get(url).send().await.expect("authorize");
     for _ in 0..10 {
@@ -254,14 +286,34 @@ async fn play(browser: &reqwest::Client, tenant: &RunningTenant, url: &str, user
             .unwrap_or_default();
         response = match absolute.path() {
             "/callback" => {
+                let callback = match forged_code {
+                    Some(code) => {
+                        let pairs: Vec<(String, String)> = absolute
+                            .query_pairs()
+                            .map(|(k, v)| {
+                                let v = if k == "code" {
+                                    code.to_owned()
+                                } else {
+                                    v.into_owned()
+                                };
+                                (k.into_owned(), v)
+                            })
+                            .collect();
+                        let mut forged = absolute.clone();
+                        forged.query_pairs_mut().clear().extend_pairs(pairs);
+                        forged
+                    }
+                    None => absolute,
+                };
                 let page = browser
-                    .get(absolute)
+                    .get(callback)
                     .send()
                     .await
-                    .expect("loopback answers");
-                let text = page.text().await.expect("page");
-                assert!(text.contains("You can close this tab"), "{text}");
-                return;
+                    .expect("the loopback answers with a whole response head");
+                return page
+                    .text()
+                    .await
+                    .expect("the loopback's page arrives whole (not cut off by passkeys exiting)");
             }
             "/u/login" => browser
                 .post(tenant.url("/u/login"))
@@ -285,19 +337,15 @@ async fn play(browser: &reqwest::Client, tenant: &RunningTenant, url: &str, user
     panic!("too many redirects");
 }
 
-/// Whether a real keyring can be used here; in the project's test harness its absence is a setup failure.
-pub(crate) fn keyring_available(test: &str) -> bool {
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
-        return true;
-    }
-    let in_harness =
-        std::env::var_os("CI").is_some() || std::env::var_os("GNOME_KEYRING_CONTROL").is_some();
+/// Fails `test` unless a D-Bus session (for the Secret Service keyring) exists: nothing is skipped in this
+/// project. `cargo xtask test` provides one, with an unlocked gnome-keyring.
+pub(crate) fn require_keyring_session(test: &str) {
     assert!(
-        !in_harness,
-        "setup failure: no D-Bus session in the test harness; run under `cargo xtask test`"
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "{test} needs a D-Bus session with an unlocked Secret Service keyring and none exists \
+         (DBUS_SESSION_BUS_ADDRESS is unset): run it under `cargo xtask test`, which runs every test inside \
+         dbus-run-session with an unlocked gnome-keyring (README.md, step 4)"
     );
-    eprintln!("NOT RUN: {test} needs a D-Bus session with an unlocked keyring (cargo xtask test)");
-    false
 }
 
 /// stdout as text.

@@ -80,27 +80,27 @@ fn memory_store_round_trips() {
     exercise(store.as_ref(), &|| Box::new(Shared(shared.clone())));
 }
 
-/// Whether this run is the project's CI/test harness (`cargo xtask test` exports the keyring daemon's variables).
-fn in_harness() -> bool {
-    std::env::var_os("CI").is_some() || std::env::var_os("GNOME_KEYRING_CONTROL").is_some()
-}
-
 #[test]
 fn keyring_store_round_trips_through_a_real_secret_service() {
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-        assert!(
-            !in_harness(),
-            "setup failure: no D-Bus session in the test harness; run under `cargo xtask test` (dbus-run-session + unlocked gnome-keyring)"
-        );
-        eprintln!(
-            "NOT RUN: keyring_store_round_trips_through_a_real_secret_service needs a D-Bus session with an unlocked \
-             keyring (cargo xtask test, or dbus-run-session as in toolchain.md)"
-        );
-        return;
-    }
+    // Nothing is skipped in this project: without a session bus this test fails and says how to run it.
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "this test needs a D-Bus session with an unlocked Secret Service keyring and none exists \
+         (DBUS_SESSION_BUS_ADDRESS is unset): run it under `cargo xtask test`, which runs every test inside \
+         dbus-run-session with an unlocked gnome-keyring (README.md, step 4)"
+    );
     let service = unique("passkey-companion-test");
     let store = KeyringStore::with_service(service.clone());
     assert_eq!(store.kind(), "keyring");
+    if let Err(error) = store.save(
+        &StoreAccount::new("localhost:0", unique("probe")),
+        &RefreshToken::new("probe".into()),
+    ) {
+        panic!(
+            "the Secret Service in this D-Bus session is not usable ({error}): run under `cargo xtask test`, \
+             which starts and unlocks gnome-keyring in its session"
+        );
+    }
     exercise(&store, &|| {
         Box::new(KeyringStore::with_service(service.clone()))
     });
