@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         eprintln!("companion-proxy: a global logger was already set");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.worker_threads)
         .enable_all()
         .build()
     {
