@@ -290,7 +290,7 @@ async fn sign_in_in_browser(
             && browser
                 .body_text()
                 .await?
-                .contains("You can close this tab")
+                .contains("You are signed in")
         {
             browser.screenshot("signed-in").await?;
             return Ok(());

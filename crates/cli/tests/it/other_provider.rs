@@ -323,7 +323,7 @@ async fn play_browser(url: &str, log: &dyn Fn() -> String) {
                 let page = browser.get(next).send().await.expect("loopback answers");
                 let text = page.text().await.expect("page");
                 assert!(
-                    text.contains("You can close this tab"),
+                    text.contains("You are signed in"),
                     "the CLI finished the sign-in: {text}\n{}",
                     log()
                 );
