@@ -287,10 +287,7 @@ async fn sign_in_in_browser(
     loop {
         let url = browser.current_url().await?;
         if url.starts_with("http://127.0.0.1:")
-            && browser
-                .body_text()
-                .await?
-                .contains("You are signed in")
+            && browser.body_text().await?.contains("You are signed in")
         {
             browser.screenshot("signed-in").await?;
             return Ok(());
