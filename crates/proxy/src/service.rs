@@ -47,8 +47,14 @@ type Shared = Result<Arc<SharedList>, Arc<MgmtError>>;
 /// One user's list read: in flight until the cell is set, then a result with the time it arrived.
 type Flight = Arc<OnceCell<(Shared, OffsetDateTime)>>;
 
-/// Flights kept before finished ones are swept.
+/// Flights kept before finished ones are swept whatever the time.
 const SWEEP_ABOVE: usize = 1024;
+
+/// The flights by user, and when finished ones were last swept out.
+struct Flights {
+    by_user: HashMap<String, Flight>,
+    swept_at: OffsetDateTime,
+}
 
 /// The authenticator operations.
 pub struct Authenticators {
@@ -56,7 +62,7 @@ pub struct Authenticators {
     aaguids: AaguidDb,
     clock: Arc<dyn Clock>,
     share_window: Duration,
-    flights: Mutex<HashMap<String, Flight>>,
+    flights: Mutex<Flights>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     joined_reads: AtomicU64,
 }
@@ -91,7 +97,10 @@ impl Authenticators {
             aaguids,
             clock,
             share_window,
-            flights: Mutex::new(HashMap::new()),
+            flights: Mutex::new(Flights {
+                by_user: HashMap::new(),
+                swept_at: OffsetDateTime::UNIX_EPOCH,
+            }),
             locks: Mutex::new(HashMap::new()),
             joined_reads: AtomicU64::new(0),
         }
@@ -100,6 +109,11 @@ impl Authenticators {
     /// The Management client.
     pub fn mgmt(&self) -> &MgmtClient {
         &self.mgmt
+    }
+
+    /// Users whose list read is held: in flight, or finished and not yet swept out after its window.
+    pub fn flights_held(&self) -> usize {
+        lock(&self.flights).by_user.len()
     }
 
     /// List reads that joined another caller's in-flight upstream call.
@@ -131,14 +145,23 @@ impl Authenticators {
         let now = self.clock.now_utc();
         let (flight, joined) = {
             let mut flights = lock(&self.flights);
-            match flights.get(key) {
+            match flights.by_user.get(key) {
                 Some(flight) if self.joinable(flight, now) => (flight.clone(), true),
                 _ => {
-                    if flights.len() >= SWEEP_ABOVE {
-                        flights.retain(|_, flight| self.joinable(flight, now));
+                    // Finished reads past their window are dropped about once per window, so the map holds
+                    // the users read recently, not every user ever read (each entry keeps a list and its body).
+                    let since_sweep = now - flights.swept_at;
+                    if flights.by_user.len() >= SWEEP_ABOVE
+                        || since_sweep.is_negative()
+                        || since_sweep >= self.share_window
+                    {
+                        flights
+                            .by_user
+                            .retain(|_, flight| self.joinable(flight, now));
+                        flights.swept_at = now;
                     }
                     let flight = Flight::default();
-                    flights.insert(key.to_owned(), flight.clone());
+                    flights.by_user.insert(key.to_owned(), flight.clone());
                     (flight, false)
                 }
             }
@@ -174,10 +197,11 @@ impl Authenticators {
     fn forget_flight(&self, user: &UserId, flight: Option<&Flight>) {
         let mut flights = lock(&self.flights);
         if flights
+            .by_user
             .get(user.as_str())
             .is_some_and(|current| flight.is_none_or(|f| Arc::ptr_eq(current, f)))
         {
-            flights.remove(user.as_str());
+            flights.by_user.remove(user.as_str());
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use companion_devtenant::faults::FaultSpec;
 
-use crate::harness::{ALICE, ALICE_KEY, World, enc};
+use crate::harness::{ALICE, ALICE_KEY, BOB, World, enc};
 
 const USERS: &str = "/api/v2/users/";
 
@@ -207,6 +207,29 @@ async fn a_burst_costs_one_upstream_call_however_its_arrivals_spread() {
     assert!(
         names.contains(&"Renamed key"),
         "the list after a rename is not the shared older one: {names:?}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test]
+async fn finished_reads_are_swept_out_after_their_window() {
+    let world = World::start_with(
+        |settings| settings.list_share_window = Duration::from_secs(1),
+        true,
+    )
+    .await;
+    assert_eq!(world.list(&world.token(ALICE, None)).await.status, 200);
+    assert_eq!(
+        world.state.authenticators.flights_held(),
+        1,
+        "alice's read is kept for its window"
+    );
+    world.clock.advance(Duration::from_secs(2));
+    assert_eq!(world.list(&world.token(BOB, None)).await.status, 200);
+    assert_eq!(
+        world.state.authenticators.flights_held(),
+        1,
+        "alice's stale read was swept when bob's began; only bob's is held"
     );
     world.stop().await;
 }
