@@ -357,7 +357,7 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
     let tenant_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let tenant_host = format!("localhost:{}", tenant_addr.port());
     let tenant_base = format!("http://{tenant_host}");
-    servers.spawn(
+    let tenant_pid = servers.spawn(
         "the dev tenant",
         Command::new(release.join("companion-devtenant"))
             .arg("--listen")
@@ -380,7 +380,7 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
     let conf = nginx_conf(&nginx_dir, nginx_addr, tenant_addr, &tenant_host, cores());
     let conf_path = nginx_dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).context("writing nginx.conf")?;
-    servers.spawn(
+    let nginx_pid = servers.spawn(
         "nginx",
         Command::new(nginx_binary())
             .arg("-p")
@@ -526,7 +526,25 @@ fn measure(release: &Path, work: &Path, servers: &mut Servers) -> Result<Report>
         let (url, auth) = url_of(target);
         let script = script_of(target, false);
         wrk(&url, &auth, CONNECTIONS, WARM_UP_SECONDS, Some(&script))?;
-        let result = measured(target, CONNECTIONS, RUN_SECONDS, Some(&script))?;
+        let hop = match target {
+            Target::Direct => None,
+            Target::Nginx => Some(nginx_pid),
+            Target::Proxy => Some(proxy_pid),
+        };
+        let cpu_before = (
+            group_cpu_ticks(tenant_pid)?,
+            hop.map(group_cpu_ticks).transpose()?,
+        );
+        let mut result = measured(target, CONNECTIONS, RUN_SECONDS, Some(&script))?;
+        let cpu_after = (
+            group_cpu_ticks(tenant_pid)?,
+            hop.map(group_cpu_ticks).transpose()?,
+        );
+        result.upstream_cpu_us = per_request_us(cpu_after.0 - cpu_before.0, result.requests);
+        result.hop_cpu_us = cpu_after
+            .1
+            .zip(cpu_before.1)
+            .and_then(|(after, before)| per_request_us(after - before, result.requests));
         servers.check_alive()?;
         println!("  {:<24} {:>9.0} req/s", target.label(), result.rps);
         full.push((target, result));
@@ -728,6 +746,10 @@ struct WrkResult {
     socket_errors: u64,
     /// Upstream calls the proxy made during the run (runs through the proxy only).
     upstream_calls: Option<u64>,
+    /// CPU time of the upstream (the tenant) per request, in microseconds (full-load runs only).
+    upstream_cpu_us: Option<f64>,
+    /// CPU time of the hop (nginx's processes or the proxy) per request, in microseconds (full-load runs only).
+    hop_cpu_us: Option<f64>,
 }
 
 /// One bounded wrk run (`--latency`), optionally with a Lua script.
@@ -1059,6 +1081,60 @@ fn list_calls_logged(tenant: SocketAddr, host: &str) -> Result<usize> {
                     .is_some_and(|p| p.ends_with("/authentication-methods"))
         })
         .count())
+}
+
+/// User plus system CPU time, in clock ticks, of every process in process group `group` (nginx's master and
+/// workers; the tenant and the proxy are one process each).
+fn group_cpu_ticks(group: u32) -> Result<u64> {
+    let mut ticks = 0;
+    for entry in std::fs::read_dir("/proc").context("listing /proc")? {
+        let Ok(entry) = entry else { continue };
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command: state ppid pgrp ... utime (14th field) stime (15th).
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2).and_then(|p| p.parse::<u32>().ok()) != Some(group) {
+            continue;
+        }
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        ticks += field(11) + field(12);
+    }
+    Ok(ticks)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`, 100 on Linux).
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .filter(|t| *t > 0)
+        .unwrap_or(100)
+}
+
+/// `ticks` of CPU spread over `requests`, in microseconds per request.
+#[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
+fn per_request_us(ticks: u64, requests: u64) -> Option<f64> {
+    (requests > 0)
+        .then(|| ticks as f64 * 1_000_000.0 / clock_ticks_per_second() as f64 / requests as f64)
 }
 
 /// A `/proc/<pid>/status` field in KiB.
@@ -1547,13 +1623,16 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "| target | requests | req/s | × (a) | × (b) | p50 ms | p99 ms | upstream calls per 10k | non-2xx | socket errors |"
+            "| target | requests | req/s | × (a) | × (b) | p50 ms | p99 ms | upstream calls per 10k | upstream CPU µs/req | hop CPU µs/req | non-2xx | socket errors |"
         )?;
-        writeln!(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        writeln!(
+            f,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        )?;
         for (target, r) in &self.full {
             writeln!(
                 f,
-                "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 target.label(),
                 r.requests,
                 r.rps,
@@ -1562,6 +1641,10 @@ impl std::fmt::Display for Report {
                 ms(r.p50_ms),
                 ms(r.p99_ms),
                 upstream_per_10k(r),
+                r.upstream_cpu_us
+                    .map_or_else(|| "-".to_owned(), |us| format!("{us:.0}")),
+                r.hop_cpu_us
+                    .map_or_else(|| "-".to_owned(), |us| format!("{us:.0}")),
                 r.non_2xx,
                 r.socket_errors
             )?;
@@ -1658,10 +1741,10 @@ impl std::fmt::Display for Report {
              that token (RS256, then the verified-token cache), adds its own M2M bearer, and reshapes the list \
              (provider names, removability), while making the same upstream call. The upstream (the dev tenant) \
              checks the RS256 M2M bearer on every request, so it is itself a CPU-heavy server sharing the cores with \
-             wrk and the hop under test. Every load run spreads its requests over the seeded users (request i is \
-             user i mod N, on (a) and (b) through that user's path, on (c) through that user's token), so the proxy \
-             cannot join reads of one user and does the same upstream work as (a) and (b): the `upstream calls per \
-             10k` column shows it. Only the burst uses one user's token, to measure the single flight."
+             wrk and the hop under test. Every load run spreads its requests over the seeded users (wrk thread t \
+             sends users t, t + 2, t + 4, ... in turn; on (a) and (b) that user's path, on (c) that user's token), \
+             so a user comes back only after 500 requests of its thread, the proxy cannot join reads of one user, \
+             and it does the same upstream work as (a) and (b): the `upstream calls per 10k` column shows it. Only the burst uses one user's token, to measure the single flight."
         )
     }
 }
