@@ -1,5 +1,5 @@
-//! Start-up of the app's window: WebKitGTK settings that suit a small static UI (no GPU compositing, WebGL, media
-//! or page cache: less memory and an earlier first frame), and the "first view painted" report that the UI sends
+//! Start-up of the app's window: WebKitGTK settings that suit a small static UI (no GPU compositing, except under
+//! WebDriver automation, no WebGL, media or page cache: less memory and an earlier first frame), and the "first view painted" report that the UI sends
 //! once its first finished view is on screen, logged with the time since the app started (`cargo xtask bench app`
 //! times start-up by it).
 //!
@@ -78,11 +78,16 @@ pub(crate) fn set_up(webview: &webkit2gtk::WebView, started: Instant, tuning: bo
         WebContextExt as _, WebViewExt,
     };
 
+    // WebKitWebDriver takes screenshots from the compositor: under automation (the end-to-end tests) the page
+    // keeps its compositing, or screenshots never come back.
+    let automated = webview.is_controlled_by_automation();
     if tuning {
         if let Some(settings) = WebViewExt::settings(webview) {
-            // No GPU compositing: under software GL it loads llvmpipe buffers and tiles for a page that never
-            // animates in 3D; WebKit then paints into the window's backing store directly.
-            settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+            if !automated {
+                // No GPU compositing: under software GL it allocates llvmpipe buffers and tiles for a page that
+                // never animates in 3D; WebKit then paints into the window's backing store directly.
+                settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+            }
             settings.set_enable_webgl(false);
             settings.set_enable_webaudio(false);
             settings.set_enable_media(false);
@@ -112,6 +117,7 @@ pub(crate) fn set_up(webview: &webkit2gtk::WebView, started: Instant, tuning: bo
             view = view_name(&message),
             since_start_ms,
             tuning,
+            automated,
             "first view painted"
         );
     });

@@ -50,8 +50,10 @@ const SETTLE: Duration = Duration::from_secs(2);
 const INNER_ENV: &str = "XTASK_BENCH_APP_INNER";
 /// WebKitGTK's test browser (package libwebkit2gtk-4.1-0).
 const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
-/// The Xvfb screen.
-const XVFB_SCREEN: &str = "-screen 0 1280x800x24";
+/// The Xvfb screen. `-noreset`: by default the server resets whenever its last client disconnects, which the
+/// short-lived `xdotool`/`import` clients of the polled launches do hundreds of times, and a program connecting
+/// during a reset fails with "cannot open display".
+const XVFB_SCREEN: &str = "-screen 0 1280x800x24 -noreset";
 /// The password of the bench's throwaway keyring (its files live under `target/bench-app/`).
 const KEYRING_PASSWORD: &str = "bench";
 /// Measures this binary instead of the `.deb`'s (whose size is still reported).
@@ -63,6 +65,10 @@ const PAINTED_MESSAGE: &str = "first view painted";
 /// The app's log file name (inside `$XDG_DATA_HOME/<identifier>/logs/`).
 const LOG_FILE: &str = "passkey-companion.jsonl";
 
+/// The latency of the "remote tenant" variants: every request to the dev tenant (discovery, JWKS, token,
+/// the proxy's Management calls) waits this long first.
+const REMOTE_TENANT_MS: u64 = 100;
+
 /// One way of starting the app, from the same binary.
 #[derive(Debug, Clone, Copy)]
 struct Variant {
@@ -72,29 +78,35 @@ struct Variant {
     disable: &'static str,
     /// Extra environment.
     env: &'static [(&'static str, &'static str)],
+    /// Latency the dev tenant adds to every request (a tenant this far away, as a real Auth0 is).
+    tenant_latency_ms: u64,
 }
 
 /// The measured variants; the first is the app as shipped.
-const VARIANTS: [Variant; 5] = [
+const VARIANTS: [Variant; 7] = [
     Variant {
         label: "as shipped",
         disable: "",
         env: &[],
+        tenant_latency_ms: 0,
     },
     Variant {
         label: "without webview tuning",
         disable: "webview-tuning",
         env: &[],
+        tenant_latency_ms: 0,
     },
     Variant {
         label: "without session prefetch",
         disable: "session-prefetch",
         env: &[],
+        tenant_latency_ms: 0,
     },
     Variant {
         label: "without either (session 1's start-up)",
         disable: "webview-tuning,session-prefetch",
         env: &[],
+        tenant_latency_ms: 0,
     },
     Variant {
         label: "as shipped + WEBKIT_DISABLE_COMPOSITING_MODE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1",
@@ -103,6 +115,19 @@ const VARIANTS: [Variant; 5] = [
             ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
             ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
         ],
+        tenant_latency_ms: 0,
+    },
+    Variant {
+        label: "as shipped, tenant 100 ms away",
+        disable: "",
+        env: &[],
+        tenant_latency_ms: REMOTE_TENANT_MS,
+    },
+    Variant {
+        label: "without session prefetch, tenant 100 ms away",
+        disable: "session-prefetch",
+        env: &[],
+        tenant_latency_ms: REMOTE_TENANT_MS,
     },
 ];
 
@@ -256,6 +281,8 @@ fn inner() -> Result<()> {
         Command::new(release.join("companion-devtenant"))
             .arg("--listen")
             .arg(tenant.to_string())
+            // Latency injection for the "remote tenant" variants (`/__dev/faults`).
+            .arg("--dev-controls")
             .env("RUST_LOG", "warn"),
         &scratch.join("logs").join("devtenant.log"),
         tenant,
@@ -308,7 +335,16 @@ fn inner() -> Result<()> {
     // One unmeasured launch: creates the app's data folders and log file, and warms the page cache, as any
     // launch after the first install would find them.
     let log = {
-        let warm = launch_to_view(&app, &env, &VARIANTS[0], &home, None, &scratch, "warm-up")?;
+        let warm = launch_to_view(
+            &app,
+            &env,
+            &VARIANTS[0],
+            tenant,
+            &home,
+            None,
+            &scratch,
+            "warm-up",
+        )?;
         warm.1
     };
     let mut by_variant: Vec<Vec<ViewLaunch>> = vec![Vec::new(); VARIANTS.len()];
@@ -319,6 +355,7 @@ fn inner() -> Result<()> {
                 &app,
                 &env,
                 variant,
+                tenant,
                 &home,
                 shot.as_deref(),
                 &scratch,
@@ -328,6 +365,7 @@ fn inner() -> Result<()> {
         }
     }
 
+    set_tenant_latency(tenant, 0)?;
     let index_html = root.join("ui").join("index.html");
     let mut app_polled = Vec::new();
     let mut browser_polled = Vec::new();
@@ -426,7 +464,9 @@ fn machine_description() -> String {
         .unwrap_or_default();
     format!(
         "{cores} cores ({cpu}), load average {load} at the start, WebKitGTK {webkit}, Xvfb {} without GPU",
-        XVFB_SCREEN.trim_start_matches("-screen 0 ")
+        XVFB_SCREEN
+            .trim_start_matches("-screen 0 ")
+            .trim_end_matches(" -noreset")
     )
 }
 
@@ -711,15 +751,21 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 /// Starts the app in `variant` with `env` and the home's XDG folders, waits for its "first view painted" log line
 /// (which must name the list), screenshots the window (saved to `shot` when given), reads the group's memory after
 /// [`SETTLE`] and kills the group. Also returns the log file.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one launch's inputs, each used once"
+)]
 fn launch_to_view(
     app: &Path,
     env: &[(String, String)],
     variant: &Variant,
+    tenant: SocketAddr,
     home: &Path,
     shot: Option<&Path>,
     scratch: &Path,
     name: &str,
 ) -> Result<(ViewLaunch, PathBuf)> {
+    set_tenant_latency(tenant, variant.tenant_latency_ms)?;
     let data = home.join("data");
     let known_log = find_file(&data, LOG_FILE, 6);
     let mut offset = known_log
@@ -794,6 +840,35 @@ fn launch_to_view(
         },
         log.unwrap_or_default(),
     ))
+}
+
+/// Makes the dev tenant delay every request by `latency_ms` (0: none), through its `/__dev/faults` controls.
+fn set_tenant_latency(tenant: SocketAddr, latency_ms: u64) -> Result<()> {
+    let host = tenant.to_string();
+    let cleared = crate::bench::http(tenant, &host, "DELETE", "/__dev/faults", &[], None)?;
+    ensure!(
+        cleared.status == 204,
+        "clearing the tenant's faults answered {}",
+        cleared.status
+    );
+    if latency_ms > 0 {
+        let fault = serde_json::json!({"path_prefix": "/", "latency_ms": latency_ms}).to_string();
+        let added = crate::bench::http(
+            tenant,
+            &host,
+            "POST",
+            "/__dev/faults",
+            &[],
+            Some(("application/json", fault.as_bytes())),
+        )?;
+        ensure!(
+            added.status == 201,
+            "adding a {latency_ms} ms latency to the tenant answered {}: {}",
+            added.status,
+            String::from_utf8_lossy(&added.body)
+        );
+    }
+    Ok(())
 }
 
 /// The first file called `name` under `dir`, at most `depth` levels down.
@@ -1147,12 +1222,18 @@ impl Report {
         );
         println!();
         println!(
-            "| variant | spawn to list on screen | min-max | app's own (run() to report) | total RSS | total PSS | processes | time vs session 1 | RSS vs session 1 | PSS vs session 1 |"
+            "| variant | spawn to list on screen | min-max | app's own (run() to report) | total RSS | total PSS | processes | time vs reference | RSS vs reference | PSS vs reference |"
         );
         println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        let before = view_stats(&self.by_variant[3]);
+        let local_reference = view_stats(&self.by_variant[3]);
+        let remote_reference = view_stats(&self.by_variant[VARIANTS.len() - 1]);
         for (variant, launches) in VARIANTS.iter().zip(&self.by_variant) {
             let (seen, min, max, reported, rss, pss, procs) = view_stats(launches);
+            let before = if variant.tenant_latency_ms > 0 {
+                &remote_reference
+            } else {
+                &local_reference
+            };
             println!(
                 "| {} | {} | {:.0}-{:.0} | {} | {:.0} MB | {:.0} MB | {procs} | {} | {} | {} |",
                 variant.label,
@@ -1167,6 +1248,12 @@ impl Report {
                 ratio(float(pss), float(before.5)),
             );
         }
+        println!();
+        println!(
+            "Reference: \"{}\" for the local rows, \"{}\" for the rows with the tenant {REMOTE_TENANT_MS} ms away.",
+            VARIANTS[3].label,
+            VARIANTS[VARIANTS.len() - 1].label
+        );
         let shots: usize = self
             .by_variant
             .iter()
@@ -1411,6 +1498,20 @@ mod tests {
         assert_eq!(
             VARIANTS[3].disable, "webview-tuning,session-prefetch",
             "the baseline row turns off everything this session added"
+        );
+        let remote: Vec<&Variant> = VARIANTS
+            .iter()
+            .filter(|v| v.tenant_latency_ms > 0)
+            .collect();
+        assert_eq!(remote.len(), 2, "one remote-tenant pair");
+        assert_eq!(
+            (remote[0].disable, remote[1].disable),
+            ("", "session-prefetch"),
+            "the pair differs only by the prefetch, and the reference (without) comes last"
+        );
+        assert!(
+            VARIANTS.last().is_some_and(|v| v.tenant_latency_ms > 0),
+            "the remote reference row is the last"
         );
     }
 }
