@@ -2,8 +2,8 @@
 //! the app with its WebKit processes, and the `.deb` size, next to baselines measured in the same run.
 //!
 //! Runs the binary unpacked from the `.deb` (built by `cargo xtask bundle` when missing; `XTASK_BENCH_APP_BINARY`
-//! names another build to measure instead) under its own
-//! `dbus-run-session -- xvfb-run`, with an unlocked gnome-keyring in that session. First it seeds a real session:
+//! names another build to measure instead) under its own `dbus-run-session -- xvfb-run`, with an unlocked
+//! gnome-keyring in that session. First it seeds a real session:
 //! it starts the release dev tenant and proxy on loopback, runs `passkeys login` (the same client library, keyring
 //! entry and configuration as the app) with a "browser" that hands the URL back, and signs alice in through the
 //! tenant's login form with `curl`, so the refresh token sits in the keyring. Then it starts the app `RUNS` times
@@ -11,8 +11,8 @@
 //! which the app writes when the UI reports, two animation frames after drawing it, that its first finished view
 //! is on screen (`src-tauri/src/webview.rs`); the bench polls the log file, so no screenshots compete with the app
 //! for the CPU during start-up. The view must be the list, and a screenshot taken right after must show it.
-//! Variants are the same binary with parts of its start-up work turned off (`PASSKEY_COMPANION_DISABLE`) or
-//! WebKit environment switches added.
+//! Variants are the same binary with parts of its start-up work turned off (`PASSKEY_COMPANION_DISABLE`), WebKit
+//! environment switches added, or the dev tenant made [`REMOTE_TENANT_MS`] away (its `/__dev/faults` latency).
 //!
 //! Baselines: spawning `true`, and WebKitGTK's own `MiniBrowser` loading the same `ui/index.html` from disk (a bare
 //! WebKitGTK window, no Tauri), with and without compositing. They cannot report a view, so they are compared with
