@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use companion_protocol::auth0::{
-    AuthenticationMethod, AuthenticationMethodsResponse, EnrollmentTicket, EnrollmentTicketRequest,
-    MgmtErrorBody, UpdateAuthenticationMethod,
+    AuthenticationMethod, AuthenticationMethodsPage, AuthenticationMethodsResponse,
+    EnrollmentTicket, EnrollmentTicketRequest, MgmtErrorBody, UpdateAuthenticationMethod,
 };
 use rand::Rng;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
@@ -55,6 +55,31 @@ impl std::fmt::Debug for MgmtClient {
             .field("tokens", &self.inner.tokens)
             .field("page_size", &self.inner.page_size)
             .finish_non_exhaustive()
+    }
+}
+
+/// One page of the list endpoint, in either documented shape: a bare array, or `{start, limit, total?,
+/// authenticators}`. The first byte picks the shape, so the body is decoded once and directly, not buffered and
+/// tried shape by shape as `#[serde(untagged)]` would (that buffering was a measurable share of the proxy's CPU per
+/// request). Anything else is decoded as [`AuthenticationMethodsResponse`] for its error message.
+fn decode_list_page(
+    op: Operation,
+    body: &[u8],
+) -> Result<(Vec<AuthenticationMethod>, Option<u64>), MgmtError> {
+    let decode_error = |source| MgmtError::Decode { op, source };
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice::<Vec<AuthenticationMethod>>(body)
+            .map(|items| (items, None))
+            .map_err(decode_error),
+        Some(b'{') => serde_json::from_slice::<AuthenticationMethodsPage>(body)
+            .map(|page| (page.authenticators, page.total))
+            .map_err(decode_error),
+        _ => match serde_json::from_slice::<AuthenticationMethodsResponse>(body)
+            .map_err(decode_error)?
+        {
+            AuthenticationMethodsResponse::Bare(items) => Ok((items, None)),
+            AuthenticationMethodsResponse::Paged(page) => Ok((page.authenticators, page.total)),
+        },
     }
 }
 
@@ -212,12 +237,8 @@ impl MgmtClient {
                 "{}/users/{user}/authentication-methods?include_totals=true&per_page={per_page}&page={page}",
                 self.inner.api
             );
-            let response: AuthenticationMethodsResponse =
-                self.call_json(op, Method::GET, url, None).await?;
-            let (items, total) = match response {
-                AuthenticationMethodsResponse::Bare(items) => (items, None),
-                AuthenticationMethodsResponse::Paged(page) => (page.authenticators, page.total),
-            };
+            let body = self.send(op, Method::GET, &url, None).await?;
+            let (items, total) = decode_list_page(op, &body)?;
             let count = items.len();
             let mut added = 0usize;
             for method in items {
@@ -502,6 +523,43 @@ fn transport(op: Operation, error: reqwest::Error) -> MgmtError {
         MgmtError::Transport {
             op,
             source: error.without_url(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const METHOD: &str = r#"{"id": "totp|dev_1", "type": "totp", "confirmed": true, "created_at": "2026-01-05T09:00:00.000Z"}"#;
+
+    #[test]
+    fn list_pages_decode_in_both_shapes() {
+        let op = Operation::ListMethods;
+        let (items, total) = decode_list_page(op, format!(" \n[{METHOD}]").as_bytes()).unwrap();
+        assert_eq!(
+            (items.len(), total),
+            (1, None),
+            "a bare array, after whitespace"
+        );
+        let paged =
+            format!(r#"{{"start": 0, "limit": 50, "total": 1, "authenticators": [{METHOD}]}}"#);
+        let (items, total) = decode_list_page(op, paged.as_bytes()).unwrap();
+        assert_eq!((items.len(), total), (1, Some(1)), "a page with totals");
+        assert_eq!(items[0].id, "totp|dev_1");
+        let (items, total) =
+            decode_list_page(op, br#"{"start": 0, "limit": 50, "authenticators": []}"#).unwrap();
+        assert_eq!(
+            (items.len(), total),
+            (0, None),
+            "Auth0 omits total when empty"
+        );
+        for bad in [&b""[..], b"null", b"{\"start\": 0}", b"[1]"] {
+            assert!(
+                matches!(decode_list_page(op, bad), Err(MgmtError::Decode { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }
