@@ -1,8 +1,8 @@
 //! `cargo xtask bundle`: builds the Linux `.deb` and `.rpm` with the Tauri bundler and checks the `.deb`; and the
 //! same `.deb` checks in `cargo xtask test`, on a package of the debug build the end-to-end suite already made.
 //!
-//! The Tauri CLI comes prebuilt from npm (`@tauri-apps/cli@2`) into `target/tauri-cli/`, installed only when
-//! missing. Only `deb` and `rpm` are built here: the AppImage bundler downloads tools from GitHub, and msi, nsis
+//! The Tauri CLI comes prebuilt from npm (`@tauri-apps/cli`, an exact pinned version) into `target/tauri-cli/`,
+//! installed when missing or of another version. Only `deb` and `rpm` are built here: the AppImage bundler downloads tools from GitHub, and msi, nsis
 //! and dmg need their own platforms; `tauri.conf.json` keeps them configured for release machines.
 //!
 //! In CI ([`check_debug_deb`]) no release build runs: `tauri bundle --debug --bundles deb` packages the existing
@@ -17,8 +17,10 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::ci::project_root;
 
-/// The npm package (and major version) of the Tauri CLI.
-const TAURI_CLI_PACKAGE: &str = "@tauri-apps/cli@2";
+/// The npm package of the Tauri CLI.
+const TAURI_CLI_NAME: &str = "@tauri-apps/cli";
+/// Its pinned version (`--no-binary-patching`, which the CI check relies on, needs a recent 2.x).
+const TAURI_CLI_VERSION: &str = "2.12.5";
 /// The bundles built on this machine; never "all".
 const BUNDLES: &str = "deb,rpm";
 /// The installed binary.
@@ -112,24 +114,46 @@ pub(crate) fn run() -> Result<()> {
 fn ensure_cli(root: &Path) -> Result<PathBuf> {
     let prefix = root.join("target").join("tauri-cli");
     let cli = prefix.join("node_modules").join(".bin").join("tauri");
-    if cli.is_file() {
+    let manifest = prefix
+        .join("node_modules")
+        .join(TAURI_CLI_NAME)
+        .join("package.json");
+    if cli.is_file() && installed_version(&manifest).as_deref() == Some(TAURI_CLI_VERSION) {
         return Ok(cli);
     }
     std::fs::create_dir_all(&prefix).with_context(|| format!("creating {}", prefix.display()))?;
-    println!(
-        "bundle: npm install {TAURI_CLI_PACKAGE} into {}",
-        prefix.display()
-    );
+    let package = format!("{TAURI_CLI_NAME}@{TAURI_CLI_VERSION}");
+    println!("bundle: npm install {package} into {}", prefix.display());
     let status = Command::new("npm")
-        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--save-exact",
+            "--prefix",
+        ])
         .arg(&prefix)
-        .arg(TAURI_CLI_PACKAGE)
+        .arg(&package)
         .status()
         .context("running npm (install Node.js and npm: apt-get install npm)")?;
     if !status.success() || !cli.is_file() {
-        bail!("npm install {TAURI_CLI_PACKAGE} failed: {status}");
+        bail!("npm install {package} failed: {status}");
     }
-    Ok(cli)
+    match installed_version(&manifest) {
+        Some(version) if version == TAURI_CLI_VERSION => Ok(cli),
+        other => bail!(
+            "npm installed {TAURI_CLI_NAME} {} into {}, not the pinned {TAURI_CLI_VERSION}",
+            other.as_deref().unwrap_or("(unknown version)"),
+            prefix.display()
+        ),
+    }
+}
+
+/// The `version` field of an installed npm package's `package.json`, if readable.
+fn installed_version(manifest: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(manifest).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json.get("version")?.as_str().map(str::to_owned)
 }
 
 /// The newest file with extension `ext` under `target/release/bundle/<ext>/`.
