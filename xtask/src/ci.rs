@@ -17,8 +17,10 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::setup;
 
-/// The virtual screen the tests get: large enough for the app window (900x640) with room to spare.
-const XVFB_SCREEN: &str = "-screen 0 1280x800x24";
+/// The virtual screen the tests get: large enough for the app window (900x640) with room to spare. `-noreset`:
+/// by default Xvfb resets whenever its last client disconnects, and a window starting during a reset fails with
+/// "cannot open display" (seen with short-lived X clients between app launches).
+const XVFB_SCREEN: &str = "-noreset -screen 0 1280x800x24";
 
 /// How long the test step (build and run every test) may take before it counts as hung: CI allows 90 minutes
 /// in all, and a cold run of the step takes about 8.
@@ -439,7 +441,7 @@ mod tests {
         command.args(["-a", "-s", XVFB_SCREEN, "cargo"]);
         assert_eq!(
             describe(&command),
-            "xvfb-run -a -s \"-screen 0 1280x800x24\" cargo",
+            "xvfb-run -a -s \"-noreset -screen 0 1280x800x24\" cargo",
             "the program's file name, then the arguments, quoted where they contain spaces"
         );
     }
