@@ -865,8 +865,13 @@ async function exportLogs() {
 
 async function start() {
   show("view-loading");
+  // Both start at once: the session check (a refresh against the tenant) need not wait for the configuration.
+  const configured = call("config");
+  const checked = call("status");
+  // Handled below, or deliberately dropped when the configuration has a problem.
+  checked.catch(() => {});
   try {
-    applyConfig(await call("config"));
+    applyConfig(await configured);
   } catch {
     applyConfig(null);
   }
@@ -875,7 +880,7 @@ async function start() {
     return;
   }
   try {
-    const status = await call("status");
+    const status = await checked;
     if (status.signed_in) {
       await showSignedIn(status);
     } else {
