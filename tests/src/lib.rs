@@ -8,12 +8,17 @@
 //!   exchange, ID-token claims.
 //! - [`window`]: the real app window under `tauri-driver`, and the stand-in system browser it opens URLs with.
 //! - [`process`]: the drivers' process groups and their temporary folders under `target/e2e-tmp/`.
+//! - [`signin`]: a sign-in on the tenant's pages in the browser (login form, MFA answer, the client's loopback
+//!   page), shared by the app window's, the CLI's and the WebAuthn scenarios.
+//! - [`proxy`]: the proxy in-process on a clock the test can move forward.
 //!
 //! Browser tests run one at a time ([`serial`]): the machine has two cores and Chromium is heavy.
 
 pub mod browser;
 pub mod oauth;
 pub mod process;
+pub mod proxy;
+pub mod signin;
 pub mod tenant;
 mod webdriver;
 pub mod window;

@@ -11,65 +11,23 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use companion_e2e::browser::{Browser, VirtualAuthenticator};
+use companion_e2e::proxy::{ProxyClock, start_proxy};
 use companion_e2e::serial;
-use companion_e2e::tenant::{DEMO_PASSWORD, E2eTenant, PROXY_CLIENT_ID, PROXY_CLIENT_SECRET};
+use companion_e2e::signin::{ALICE, Mfa, PAGE_TIMEOUT, enroll_in_browser, sign_in_in_browser};
+use companion_e2e::tenant::E2eTenant;
 use companion_e2e::window::UrlInbox;
 use serde_json::Value;
 
-const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one `passkeys` command may take, browser steps included.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
-const ALICE: &str = "alice@example.com";
 const DESKTOP_CLIENT_ID: &str = "companion-desktop";
 const API_AUDIENCE: &str = "https://passkey-companion/api";
-/// Alice's demo TOTP secret (a published demo value of the local tenant).
-const ALICE_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
 /// Alice's seeded security key, whose credential no virtual authenticator holds.
 const ALICE_SEEDED_KEY: &str = "webauthn-roaming|dev_aliceYubiKey0001";
-
-/// The proxy's clock: real time plus an offset the test sets, to make a recent MFA look old.
-#[derive(Debug, Clone, Default)]
-struct ProxyClock(Arc<AtomicI64>);
-
-impl ProxyClock {
-    fn skew(&self, by: Duration) {
-        self.0.store(
-            i64::try_from(by.as_secs()).unwrap_or(i64::MAX),
-            Ordering::SeqCst,
-        );
-    }
-}
-
-impl companion_proxy::Clock for ProxyClock {
-    fn now_utc(&self) -> time::OffsetDateTime {
-        time::OffsetDateTime::now_utc() + time::Duration::seconds(self.0.load(Ordering::SeqCst))
-    }
-}
-
-/// Starts the proxy in-process against `tenant` on `clock`, on port 0, and returns its URL.
-async fn start_proxy(tenant: &E2eTenant, clock: ProxyClock) -> anyhow::Result<String> {
-    let settings = companion_proxy::config::Settings::for_test(
-        tenant.base_url(),
-        PROXY_CLIENT_ID,
-        PROXY_CLIENT_SECRET,
-    )?;
-    let state = companion_proxy::AppState::new(settings, Arc::new(clock))?;
-    state.warm_up().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(companion_proxy::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    Ok(url)
-}
 
 /// The workspace root (this crate lives in `tests/`).
 fn workspace_root() -> PathBuf {
@@ -95,24 +53,6 @@ fn build_passkeys() -> anyhow::Result<PathBuf> {
         binary.display()
     );
     Ok(binary)
-}
-
-/// Alice's current TOTP code (the tenant runs on the system clock).
-fn alice_totp() -> anyhow::Result<String> {
-    let secret = totp_rs::Secret::Encoded(ALICE_TOTP_SECRET.to_owned()).to_bytes()?;
-    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret);
-    Ok(totp.generate_current()?)
-}
-
-/// How the browser answers the tenant's MFA challenge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mfa {
-    /// No MFA asked.
-    None,
-    /// Alice's TOTP code.
-    Totp,
-    /// The virtual security key.
-    SecurityKey,
 }
 
 /// The CLI's world: its binary, its HOME with the managed settings file, and the inbox its browser command fills.
@@ -242,65 +182,6 @@ fn expect_exit(output: &Output, code: i32, what: &str) -> anyhow::Result<String>
         describe(output)
     );
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// Plays a sign-in the CLI opened: the login form as `email`, the MFA answer, then the CLI's loopback page.
-async fn sign_in_in_browser(
-    browser: &Browser,
-    url: &str,
-    email: &str,
-    mfa: Mfa,
-) -> anyhow::Result<()> {
-    browser.goto(url).await?;
-    let username = browser
-        .wait_for("input[name=username]", PAGE_TIMEOUT)
-        .await?;
-    browser.type_into(&username, email).await?;
-    let password = browser
-        .wait_for("input[name=password]", PAGE_TIMEOUT)
-        .await?;
-    browser.type_into(&password, DEMO_PASSWORD).await?;
-    let submit = browser
-        .wait_for("button[type=submit]", PAGE_TIMEOUT)
-        .await?;
-    browser.click(&submit).await?;
-    match mfa {
-        Mfa::None => {}
-        Mfa::Totp => {
-            let code = browser.wait_for("input[name=code]", PAGE_TIMEOUT).await?;
-            browser.screenshot("step-up-totp").await?;
-            // The code, then Enter (WebDriver's key for Enter is U+E007).
-            browser
-                .type_into(&code, &format!("{}\u{e007}", alice_totp()?))
-                .await?;
-        }
-        Mfa::SecurityKey => {
-            let use_key = browser
-                .wait_for("button[data-webauthn=get]", PAGE_TIMEOUT)
-                .await?;
-            browser.screenshot("step-up-security-key").await?;
-            browser.click(&use_key).await?;
-        }
-    }
-    // The CLI's loopback listener answers the redirect with its own page.
-    let deadline = Instant::now() + PAGE_TIMEOUT;
-    loop {
-        let url = browser.current_url().await?;
-        if url.starts_with("http://127.0.0.1:")
-            && browser.body_text().await?.contains("You are signed in")
-        {
-            browser.screenshot("signed-in").await?;
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let shot = browser.screenshot("no-callback").await.ok();
-            let text = browser.body_text().await.unwrap_or_default();
-            bail!(
-                "the sign-in did not reach the CLI's loopback page; on {url} (screenshot {shot:?}):\n{text}"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The refresh token in the Secret Service keyring for this tenant and client, read with libsecret's
@@ -436,7 +317,7 @@ async fn passkeys_enrolls_a_security_key_in_chromium_and_removes_it_with_step_up
             && url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
         "an authorize URL with PKCE and a loopback redirect: {url}"
     );
-    sign_in_in_browser(&browser, &url, ALICE, Mfa::None).await?;
+    sign_in_in_browser(&browser, &url, ALICE, Mfa::None, "the CLI").await?;
     let login = login.finish().await?;
     expect_exit(&login, 0, "login")?;
     let stderr = String::from_utf8_lossy(&login.stderr);
@@ -466,24 +347,13 @@ async fn passkeys_enrolls_a_security_key_in_chromium_and_removes_it_with_step_up
         step_up.contains("acr_values=") && step_up.contains("max_age=0"),
         "enrolling asks for a step-up first: {step_up}"
     );
-    sign_in_in_browser(&browser, &step_up, ALICE, Mfa::Totp).await?;
+    sign_in_in_browser(&browser, &step_up, ALICE, Mfa::Totp, "the CLI").await?;
     let ticket = cli.next_url(&mut enroll).await?;
     ensure!(
         ticket.starts_with(tenant.base_url()),
         "the CLI opened the tenant's enrollment ticket: {ticket}"
     );
-    browser.goto(&ticket).await?;
-    browser.wait_for("#enroll", PAGE_TIMEOUT).await?;
-    let text = browser.body_text().await?;
-    ensure!(
-        text.contains("Add a security key"),
-        "a roaming ticket: {text}"
-    );
-    browser.screenshot("ticket").await?;
-    let button = browser.wait_for("#enroll", PAGE_TIMEOUT).await?;
-    browser.click(&button).await?;
-    browser.wait_for("#done", PAGE_TIMEOUT).await?;
-    browser.screenshot("ticket-done").await?;
+    enroll_in_browser(&browser, &ticket, "Add a security key").await?;
     let enroll = enroll.finish().await?;
     let added: Value = serde_json::from_str(&expect_exit(&enroll, 0, "enroll roaming")?)
         .with_context(|| format!("enroll --json prints the method: {}", describe(&enroll)))?;
@@ -545,7 +415,7 @@ async fn passkeys_enrolls_a_security_key_in_chromium_and_removes_it_with_step_up
         step_up.contains("acr_values=") && step_up.contains("max_age=0"),
         "removing asks for a step-up: {step_up}"
     );
-    sign_in_in_browser(&browser, &step_up, ALICE, Mfa::SecurityKey).await?;
+    sign_in_in_browser(&browser, &step_up, ALICE, Mfa::SecurityKey, "the CLI").await?;
     let remove = remove.finish().await?;
     let removed = expect_exit(&remove, 0, "remove")?;
     ensure!(

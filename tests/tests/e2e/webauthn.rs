@@ -1,7 +1,7 @@
 //! Enrollment tickets register real WebAuthn credentials from a virtual authenticator, and those credentials
 //! then pass the tenant's WebAuthn MFA challenge.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, ensure};
 use companion_e2e::browser::{Browser, VirtualAuthenticator, VirtualCredential};
@@ -10,36 +10,9 @@ use companion_e2e::oauth::{
     verified_claims,
 };
 use companion_e2e::serial;
-use companion_e2e::tenant::{DEMO_PASSWORD, E2eTenant};
+use companion_e2e::signin::{Mfa, PAGE_TIMEOUT, answer_mfa, enroll_in_browser, submit_login_form};
+use companion_e2e::tenant::E2eTenant;
 use companion_protocol::auth0::{AuthenticationMethod, MethodType};
-
-const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Opens `ticket_url`, checks the page explains `heading`, presses the button and waits for the done page.
-async fn enroll_in_browser(
-    browser: &Browser,
-    ticket_url: &str,
-    heading: &str,
-) -> anyhow::Result<()> {
-    browser.goto(ticket_url).await?;
-    browser.wait_for("#enroll", PAGE_TIMEOUT).await?;
-    let text = browser.body_text().await?;
-    ensure!(
-        text.contains(heading),
-        "the ticket page explains what happens ({heading}); got:\n{text}"
-    );
-    browser.screenshot("ticket-page").await?;
-    let button = browser.wait_for("#enroll", PAGE_TIMEOUT).await?;
-    browser.click(&button).await?;
-    browser.wait_for("#done", PAGE_TIMEOUT).await?;
-    browser.screenshot("done").await?;
-    let text = browser.body_text().await?;
-    ensure!(
-        text.contains("return to Passkey Companion"),
-        "done page says what next; got:\n{text}"
-    );
-    Ok(())
-}
 
 /// Reopens a used ticket and checks the "already used" page.
 async fn reopen_used_ticket(browser: &Browser, ticket_url: &str) -> anyhow::Result<()> {
@@ -150,25 +123,8 @@ async fn sign_in_with_webauthn_mfa(
         Some(MFA_ACR),
     );
     browser.goto(&url).await?;
-    let username = browser
-        .wait_for("input[name=username]", PAGE_TIMEOUT)
-        .await?;
-    browser.type_into(&username, email).await?;
-    let password = browser
-        .wait_for("input[name=password]", PAGE_TIMEOUT)
-        .await?;
-    browser.type_into(&password, DEMO_PASSWORD).await?;
-    browser.screenshot("login").await?;
-    let submit = browser
-        .wait_for("button[type=submit]", PAGE_TIMEOUT)
-        .await?;
-    browser.click(&submit).await?;
-
-    let use_key = browser
-        .wait_for("button[data-webauthn=get]", PAGE_TIMEOUT)
-        .await?;
-    browser.screenshot("mfa-challenge").await?;
-    browser.click(&use_key).await?;
+    submit_login_form(browser, email).await?;
+    answer_mfa(browser, Mfa::SecurityKey).await?;
     let params = match callback.wait(PAGE_TIMEOUT).await {
         Ok(params) => params,
         Err(error) => {

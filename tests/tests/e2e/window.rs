@@ -8,144 +8,26 @@
 //! → a second launch hands over. One app launch for all of it. Screenshots of each state land in
 //! `target/e2e-artifacts/window-*.png`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use companion_devtenant::faults::FaultSpec;
 use companion_e2e::browser::{Browser, VirtualAuthenticator};
+use companion_e2e::proxy::{ProxyClock, start_proxy};
 use companion_e2e::serial;
-use companion_e2e::tenant::{DEMO_PASSWORD, E2eTenant, PROXY_CLIENT_ID, PROXY_CLIENT_SECRET};
+use companion_e2e::signin::{ALICE, Mfa, PAGE_TIMEOUT, enroll_in_browser, sign_in_in_browser};
+use companion_e2e::tenant::E2eTenant;
 use companion_e2e::window::{AppWindow, UrlInbox, build_app};
 use serde_json::json;
 
 const UI_TIMEOUT: Duration = Duration::from_secs(30);
-const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
-const ALICE: &str = "alice@example.com";
 const API_AUDIENCE: &str = "https://passkey-companion/api";
-/// Alice's demo TOTP secret (a published demo value of the local tenant).
-const ALICE_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
 /// The Management API path of users (and their methods).
 const USERS: &str = "/api/v2/users/";
 /// The `Retry-After` of the injected 429: beyond the proxy's 2 s wait budget, so it answers busy.
 const BUSY_SECONDS: u64 = 4;
 /// The app's platform identifier (bundle id), which names its data and log folders.
 const APP_IDENTIFIER: &str = "dev.passkey-companion.desktop";
-
-/// The proxy's clock: real time plus an offset the test sets, to make a recent MFA look old.
-#[derive(Debug, Clone, Default)]
-struct ProxyClock(Arc<AtomicI64>);
-
-impl ProxyClock {
-    fn skew(&self, by: Duration) {
-        self.0.store(
-            i64::try_from(by.as_secs()).unwrap_or(i64::MAX),
-            Ordering::SeqCst,
-        );
-    }
-}
-
-impl companion_proxy::Clock for ProxyClock {
-    fn now_utc(&self) -> time::OffsetDateTime {
-        time::OffsetDateTime::now_utc() + time::Duration::seconds(self.0.load(Ordering::SeqCst))
-    }
-}
-
-/// Alice's current TOTP code (the tenant runs on the system clock).
-fn alice_totp() -> anyhow::Result<String> {
-    let secret = totp_rs::Secret::Encoded(ALICE_TOTP_SECRET.to_owned()).to_bytes()?;
-    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret);
-    Ok(totp.generate_current()?)
-}
-
-/// How the browser answers the tenant's MFA challenge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mfa {
-    /// No MFA asked.
-    None,
-    /// Alice's TOTP code.
-    Totp,
-    /// The virtual security key.
-    SecurityKey,
-}
-
-/// Starts the proxy in-process against `tenant` on `clock` and returns its URL.
-async fn start_proxy(tenant: &E2eTenant, clock: ProxyClock) -> anyhow::Result<String> {
-    let settings = companion_proxy::config::Settings::for_test(
-        tenant.base_url(),
-        PROXY_CLIENT_ID,
-        PROXY_CLIENT_SECRET,
-    )?;
-    let state = companion_proxy::AppState::new(settings, Arc::new(clock))?;
-    state.warm_up().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(companion_proxy::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    Ok(url)
-}
-
-/// Signs in as `email` on the tenant's login page in `browser`, answering the WebAuthn MFA challenge with the
-/// virtual key when the tenant asks for one.
-async fn sign_in_in_browser(
-    browser: &Browser,
-    url: &str,
-    email: &str,
-    mfa: Mfa,
-) -> anyhow::Result<()> {
-    browser.goto(url).await?;
-    let username = browser
-        .wait_for("input[name=username]", PAGE_TIMEOUT)
-        .await?;
-    browser.type_into(&username, email).await?;
-    let password = browser
-        .wait_for("input[name=password]", PAGE_TIMEOUT)
-        .await?;
-    browser.type_into(&password, DEMO_PASSWORD).await?;
-    let submit = browser
-        .wait_for("button[type=submit]", PAGE_TIMEOUT)
-        .await?;
-    browser.click(&submit).await?;
-    match mfa {
-        Mfa::None => {}
-        Mfa::Totp => {
-            let code = browser.wait_for("input[name=code]", PAGE_TIMEOUT).await?;
-            browser.screenshot("step-up-totp").await?;
-            // The code, then Enter (WebDriver's key for Enter is U+E007).
-            browser
-                .type_into(&code, &format!("{}\u{e007}", alice_totp()?))
-                .await?;
-        }
-        Mfa::SecurityKey => {
-            let use_key = browser
-                .wait_for("button[data-webauthn=get]", PAGE_TIMEOUT)
-                .await?;
-            browser.screenshot("step-up-security-key").await?;
-            browser.click(&use_key).await?;
-        }
-    }
-    // The app's loopback listener answers the redirect with its own page.
-    let deadline = Instant::now() + PAGE_TIMEOUT;
-    loop {
-        let url = browser.current_url().await?;
-        if url.starts_with("http://127.0.0.1:") && browser.body_text().await?.contains("signed in")
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let shot = browser.screenshot("no-callback").await.ok();
-            let text = browser.body_text().await.unwrap_or_default();
-            anyhow::bail!(
-                "the sign-in did not reach the app's loopback page; on {url} (screenshot {shot:?}):\n{text}"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// The text of the element matching `css` in the app.
 async fn text_of(window: &AppWindow, css: &str) -> anyhow::Result<String> {
@@ -469,7 +351,7 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
         url.starts_with(tenant.base_url()),
         "the app opened the tenant's authorize URL: {url}"
     );
-    sign_in_in_browser(&browser, &url, ALICE, Mfa::None).await?;
+    sign_in_in_browser(&browser, &url, ALICE, Mfa::None, "the app").await?;
 
     // The demo methods.
     window
@@ -509,14 +391,11 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
         step_up.contains("acr_values="),
         "the step-up asks for MFA: {step_up}"
     );
-    sign_in_in_browser(&browser, &step_up, ALICE, Mfa::Totp).await?;
+    sign_in_in_browser(&browser, &step_up, ALICE, Mfa::Totp, "the app").await?;
     window.wait_for("#dlg-browser[open]", UI_TIMEOUT).await?;
     window.screenshot("enrolling").await?;
     let ticket = inbox.next(PAGE_TIMEOUT).await?;
-    browser.goto(&ticket).await?;
-    let enroll = browser.wait_for("#enroll", PAGE_TIMEOUT).await?;
-    browser.click(&enroll).await?;
-    browser.wait_for("#done", PAGE_TIMEOUT).await?;
+    enroll_in_browser(&browser, &ticket, "Add a security key").await?;
     ensure!(
         browser.credentials(&key).await?.len() == 1,
         "the virtual key holds the new credential"
@@ -596,7 +475,7 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
         step_up.contains("acr_values="),
         "the step-up asks for MFA: {step_up}"
     );
-    sign_in_in_browser(&browser, &step_up, ALICE, Mfa::SecurityKey).await?;
+    sign_in_in_browser(&browser, &step_up, ALICE, Mfa::SecurityKey, "the app").await?;
 
     // Removed: guidance, then the row is gone here and at the tenant.
     window.wait_for("#dlg-removed[open]", UI_TIMEOUT).await?;
