@@ -8,15 +8,7 @@ async fn config_reports_the_layer_of_each_key() {
     let output = world.run(&["config", "--json"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
-    let entry = |key: &str| {
-        json["entries"]
-            .as_array()
-            .expect("entries")
-            .iter()
-            .find(|e| e["key"] == key)
-            .unwrap_or_else(|| panic!("{key} in {json}"))
-            .clone()
-    };
+    let entry = |key: &str| entry(&json, key);
     assert_eq!(entry("auth0_url")["layer"], "environment");
     assert_eq!(entry("audience")["layer"], "environment");
     assert_eq!(entry("enrollment_types")["layer"], "default");
@@ -86,15 +78,7 @@ async fn the_managed_override_is_the_managed_layer_and_locks_its_keys() {
     let output = run(&["config", "--json"]).output().await.expect("runs");
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
-    let entry = |key: &str| {
-        json["entries"]
-            .as_array()
-            .expect("entries")
-            .iter()
-            .find(|e| e["key"] == key)
-            .unwrap_or_else(|| panic!("{key} in {json}"))
-            .clone()
-    };
+    let entry = |key: &str| entry(&json, key);
     for key in ["client_id", "proxy_url", "support_url"] {
         assert_eq!(entry(key)["layer"], "managed", "{key}: {json}");
         assert_eq!(entry(key)["locked"], true, "{key}: {json}");
@@ -149,14 +133,7 @@ async fn the_managed_override_is_the_managed_layer_and_locks_its_keys() {
 async fn a_managed_override_naming_no_file_exits_2_naming_it() {
     let world = World::start().await;
     let missing = world.dir.path().join("no-such-managed.toml");
-    let output = world
-        .command(&["status"])
-        .env("COMPANION_MANAGED_CONFIG", &missing)
-        .output()
-        .await
-        .expect("runs");
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = exits_2_with_managed(&world, &["status"], &missing).await;
     assert!(
         stderr.contains("no-such-managed.toml") && stderr.contains("COMPANION_MANAGED_CONFIG"),
         "{stderr}"
@@ -164,16 +141,33 @@ async fn a_managed_override_naming_no_file_exits_2_naming_it() {
 
     let bad = world.dir.path().join("bad-managed.toml");
     std::fs::write(&bad, "redirect_ports = \"many\"\n").expect("write");
-    let output = world
-        .command(&["config"])
-        .env("COMPANION_MANAGED_CONFIG", &bad)
-        .output()
-        .await
-        .expect("runs");
-    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = exits_2_with_managed(&world, &["config"], &bad).await;
     assert!(
         stderr.contains("bad-managed.toml") && stderr.contains("redirect_ports"),
         "{stderr}"
     );
+}
+
+/// The entry of `key` in the JSON of `passkeys config --json`.
+fn entry(json: &serde_json::Value, key: &str) -> serde_json::Value {
+    json["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["key"] == key)
+        .unwrap_or_else(|| panic!("{key} in {json}"))
+        .clone()
+}
+
+/// Runs `passkeys args` with `COMPANION_MANAGED_CONFIG` naming `managed`, checks it exits 2 (a configuration
+/// error) and returns its stderr.
+async fn exits_2_with_managed(world: &World, args: &[&str], managed: &std::path::Path) -> String {
+    let output = world
+        .command(args)
+        .env("COMPANION_MANAGED_CONFIG", managed)
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }

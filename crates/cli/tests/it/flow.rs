@@ -4,7 +4,8 @@
 use companion_devtenant::world::demo;
 
 use crate::support::{
-    Browse, FORGED_CODE, NEW_KEY, Step, World, describe, require_keyring_session, stdout,
+    Browse, FORGED_CODE, NEW_KEY, Step, World, describe, keyring_secret, require_keyring_session,
+    stdout,
 };
 
 const ALICE_KEY: &str = "webauthn-roaming|dev_aliceYubiKey0001";
@@ -40,7 +41,7 @@ async fn login_list_rename_remove_with_step_up_and_logout() {
         describe(&login)
     );
 
-    let refresh_token = keyring_secret(&world)
+    let refresh_token = keyring_secret(world.tenant.base_url())
         .await
         .expect("the refresh token is in the keyring");
     assert!(!refresh_token.is_empty());
@@ -119,7 +120,7 @@ async fn login_list_rename_remove_with_step_up_and_logout() {
     let logout = world.run(&["logout"]).await;
     assert_eq!(logout.status.code(), Some(0), "{}", describe(&logout));
     assert_eq!(
-        keyring_secret(&world).await,
+        keyring_secret(world.tenant.base_url()).await,
         None,
         "logout deletes the keyring entry"
     );
@@ -131,31 +132,6 @@ async fn login_list_rename_remove_with_step_up_and_logout() {
         "{}",
         describe(&logout)
     );
-}
-
-/// The keyring entry of this world's account, read with libsecret's `secret-tool` (package libsecret-tools).
-async fn keyring_secret(world: &World) -> Option<String> {
-    let account = format!(
-        "{}/{}",
-        world.tenant.base_url().trim_start_matches("http://"),
-        demo::DESKTOP_CLIENT_ID
-    );
-    let output = tokio::process::Command::new("secret-tool")
-        .args([
-            "lookup",
-            "service",
-            "passkey-companion",
-            "username",
-            &account,
-        ])
-        .output()
-        .await
-        .expect("secret-tool runs (package libsecret-tools)");
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
 }
 
 fn assert_not_on_disk(dir: &std::path::Path, secret: &str) {

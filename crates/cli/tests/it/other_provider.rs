@@ -13,12 +13,16 @@ use std::time::Duration;
 
 use companion_devtenant::world::demo;
 use companion_devtenant::{RunningTenant, TenantOptions};
+use companion_protocol::auth0::AuthenticationMethod;
 use companion_protocol::ids::UserId;
 use companion_proxy::AppState;
 use companion_proxy::config::{Issuer, Settings};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 
-use crate::support::{describe, require_keyring_session, stdout};
+use crate::support::{
+    browser, describe, keyring_secret, opened_url, passkeys_command, require_keyring_session,
+    run_to_end, serve_proxy, stdout,
+};
 
 /// The loopback ports the CLI uses by default (`redirect_ports`), each registered as a redirect URI.
 const DEFAULT_PORTS: std::ops::RangeInclusive<u16> = 53180..=53189;
@@ -150,18 +154,7 @@ impl Interop {
         .expect("proxy settings");
         settings.issuer = Issuer(provider.issuer.clone());
         settings.jwks_url = endpoint(&discovery(&provider.issuer).await, "jwks_uri");
-        let proxy =
-            AppState::new(settings, Arc::new(companion_proxy::SystemClock)).expect("proxy state");
-        proxy.warm_up().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
-        let proxy_url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(companion_proxy::serve(
-            listener,
-            proxy.clone(),
-            std::future::pending(),
-        ));
+        let (proxy, proxy_url) = serve_proxy(settings).await;
         Self {
             provider,
             _tenant: tenant,
@@ -177,36 +170,18 @@ impl Interop {
 
     /// `passkeys args` with only the five documented settings (and a private config directory).
     fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_passkeys"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("COMPANION_") {
-                command.env_remove(name);
-            }
-        }
-        let browser = format!(
-            "sh -c 'printf \"%s\\n\" \"$1\" >> \"$0\"' {}",
-            self.url_file().display()
-        );
+        let mut command = passkeys_command(self.dir.path(), &self.url_file());
         command
             .args(args)
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("COMPANION_AUTH0_URL", &self.provider.issuer)
             .env("COMPANION_CLIENT_ID", demo::DESKTOP_CLIENT_ID)
             .env("COMPANION_AUDIENCE", demo::API_AUDIENCE)
-            .env("COMPANION_PROXY_URL", &self.proxy_url)
-            .env("COMPANION_BROWSER", browser)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .env("COMPANION_PROXY_URL", &self.proxy_url);
         command
     }
 
     async fn run(&self, args: &[&str]) -> Output {
-        tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
-            .await
-            .expect("passkeys finishes")
-            .expect("passkeys runs")
+        run_to_end(self.command(args)).await
     }
 
     /// Describes a CLI run together with the provider's log.
@@ -218,29 +193,20 @@ impl Interop {
         )
     }
 
-    /// The keyring entry of this provider's account (libsecret's `secret-tool`).
+    /// The keyring entry of this provider's account.
     async fn keyring_secret(&self) -> Option<String> {
-        let account = format!(
-            "{}/{}",
-            self.provider.issuer.trim_start_matches("http://"),
-            demo::DESKTOP_CLIENT_ID
-        );
-        let output = tokio::process::Command::new("secret-tool")
-            .args([
-                "lookup",
-                "service",
-                "passkey-companion",
-                "username",
-                &account,
-            ])
-            .output()
+        keyring_secret(&self.provider.issuer).await
+    }
+
+    /// Alice's methods as the proxy reads them from the tenant.
+    async fn alice_methods(&self) -> Vec<AuthenticationMethod> {
+        let alice = UserId::parse(demo::ALICE_USER_ID).expect("alice's id");
+        self.proxy
+            .authenticators
+            .list_shared(&alice)
             .await
-            .expect("secret-tool runs (package libsecret-tools)");
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-            .filter(|s| !s.is_empty())
+            .expect("the proxy lists alice's methods")
+            .to_vec()
     }
 }
 
@@ -272,19 +238,6 @@ fn endpoint(document: &serde_json::Value, name: &str) -> url::Url {
     url::Url::parse(text).expect("an endpoint URL")
 }
 
-/// Waits until the browser command has written its first URL.
-async fn opened_url(file: &Path) -> String {
-    for _ in 0..600 {
-        if let Ok(text) = std::fs::read_to_string(file)
-            && let Some(line) = text.lines().next()
-        {
-            return line.to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("passkeys never opened a URL");
-}
-
 /// The `action` of the first `<form>` in an HTML page.
 fn form_action(html: &str) -> Option<&str> {
     let form = &html[html.find("<form")?..];
@@ -296,12 +249,7 @@ fn form_action(html: &str) -> Option<&str> {
 /// Plays a browser from the authorize URL to the loopback callback: follows redirects and fills in the
 /// provider's own login form (whatever its path), as Alice.
 async fn play_browser(url: &str, log: &dyn Fn() -> String) {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("browser client");
+    let browser = browser();
     let mut response = browser.get(url).send().await.expect("authorize");
     let mut logged_in = false;
     for _ in 0..12 {
@@ -366,7 +314,7 @@ async fn login_status_list_and_logout_against_another_openid_provider() {
     let mut output = tokio::spawn(child.wait_with_output());
     let url_file = world.url_file();
     let authorize = tokio::select! {
-        url = opened_url(&url_file) => url,
+        url = opened_url(&url_file, 0) => url,
         finished = &mut output => {
             let finished = finished.expect("join").expect("passkeys output");
             panic!("passkeys login ended without opening the browser: {}", world.describe(&finished));
@@ -410,13 +358,7 @@ async fn login_status_list_and_logout_against_another_openid_provider() {
     let listed = world.run(&["list", "--json"]).await;
     assert_eq!(listed.status.code(), Some(0), "{}", world.describe(&listed));
     let json: serde_json::Value = serde_json::from_str(&stdout(&listed)).expect("list JSON");
-    let alice = UserId::parse(demo::ALICE_USER_ID).expect("alice's id");
-    let methods = world
-        .proxy
-        .authenticators
-        .list_shared(&alice)
-        .await
-        .expect("the proxy lists alice's methods");
+    let methods = world.alice_methods().await;
     let expected =
         serde_json::to_value(world.proxy.authenticators.present(&methods)).expect("JSON");
     assert!(
@@ -441,12 +383,7 @@ async fn login_status_list_and_logout_against_another_openid_provider() {
         "{}",
         world.describe(&renamed)
     );
-    let methods = world
-        .proxy
-        .authenticators
-        .list_shared(&alice)
-        .await
-        .expect("the proxy lists alice's methods");
+    let methods = world.alice_methods().await;
     assert!(
         methods
             .iter()

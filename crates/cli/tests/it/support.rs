@@ -48,18 +48,7 @@ impl World {
             demo::PROXY_CLIENT_SECRET,
         )
         .expect("proxy settings");
-        let state =
-            AppState::new(settings, Arc::new(companion_proxy::SystemClock)).expect("proxy state");
-        state.warm_up().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
-        let proxy_url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(companion_proxy::serve(
-            listener,
-            state,
-            std::future::pending(),
-        ));
+        let (_, proxy_url) = serve_proxy(settings).await;
         Self {
             tenant,
             proxy_url,
@@ -81,36 +70,20 @@ impl World {
 
     /// The `passkeys` command with this world's environment (and nothing from the caller's `COMPANION_*`).
     pub(crate) fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_passkeys"));
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("COMPANION_") {
-                command.env_remove(name);
-            }
-        }
-        let browser = format!(
-            "sh -c 'printf \"%s\\n\" \"$1\" >> \"$0\"' {}",
-            self.url_file().display()
-        );
+        let mut command = passkeys_command(self.dir.path(), &self.url_file());
         command
             .args(args)
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("COMPANION_AUTH0_URL", self.tenant.base_url())
             .env("COMPANION_CLIENT_ID", demo::DESKTOP_CLIENT_ID)
             .env("COMPANION_AUDIENCE", demo::API_AUDIENCE)
             .env("COMPANION_PROXY_URL", &self.proxy_url)
-            .env("COMPANION_REDIRECT_PORTS", self.port.to_string())
-            .env("COMPANION_BROWSER", browser)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
+            .env("COMPANION_REDIRECT_PORTS", self.port.to_string());
         command
     }
 
     /// Runs `passkeys args` to completion.
     pub(crate) async fn run(&self, args: &[&str]) -> Output {
-        tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
-            .await
-            .expect("passkeys finishes")
-            .expect("passkeys runs")
+        run_to_end(self.command(args)).await
     }
 
     /// Runs `passkeys args` while playing the browser for every URL it opens (sign-ins).
@@ -154,7 +127,7 @@ impl World {
         let output = tokio::spawn(child.wait_with_output());
         let browser = browser();
         for (offset, step) in steps.iter().enumerate() {
-            let url = next_url(&self.url_file(), already + offset).await;
+            let url = opened_url(&self.url_file(), already + offset).await;
             match step {
                 Step::SignIn(user) => {
                     let page = play(&browser, &self.tenant, &url, *user, None).await;
@@ -225,7 +198,8 @@ pub(crate) enum Browse {
     Alice,
 }
 
-fn browser() -> reqwest::Client {
+/// The test's browser: cookies kept, redirects not followed (the test follows them), a timeout.
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
@@ -235,7 +209,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// Waits until the browser command has written its `index`-th URL (polling the file: it is another process).
-async fn next_url(file: &Path, index: usize) -> String {
+pub(crate) async fn opened_url(file: &Path, index: usize) -> String {
     for _ in 0..600 {
         if let Ok(text) = std::fs::read_to_string(file)
             && let Some(line) = text.lines().nth(index)
@@ -335,6 +309,80 @@ async fn play(
         };
     }
     panic!("too many redirects");
+}
+
+/// Serves the proxy with `settings` (on the system clock) on a loopback port and returns its state and URL.
+pub(crate) async fn serve_proxy(settings: Settings) -> (AppState, String) {
+    let state =
+        AppState::new(settings, Arc::new(companion_proxy::SystemClock)).expect("proxy state");
+    state.warm_up().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
+    let proxy_url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(companion_proxy::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
+    (state, proxy_url)
+}
+
+/// The `passkeys` binary with nothing from the caller's `COMPANION_*`, its config directory under `dir`, and as
+/// its browser a command that appends each URL to `url_file`, one a line; stdout and stderr piped.
+pub(crate) fn passkeys_command(dir: &Path, url_file: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_passkeys"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("COMPANION_") {
+            command.env_remove(name);
+        }
+    }
+    let browser = format!(
+        "sh -c 'printf \"%s\\n\" \"$1\" >> \"$0\"' {}",
+        url_file.display()
+    );
+    command
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("COMPANION_BROWSER", browser)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs `command` to completion (60 s at most).
+pub(crate) async fn run_to_end(mut command: tokio::process::Command) -> Output {
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("passkeys finishes")
+        .expect("passkeys runs")
+}
+
+/// The refresh token in the Secret Service keyring for the provider at `issuer` and the desktop client, read
+/// with libsecret's `secret-tool` (package libsecret-tools).
+pub(crate) async fn keyring_secret(issuer: &str) -> Option<String> {
+    let account = format!(
+        "{}/{}",
+        issuer.trim_start_matches("http://"),
+        demo::DESKTOP_CLIENT_ID
+    );
+    let output = tokio::process::Command::new("secret-tool")
+        .args([
+            "lookup",
+            "service",
+            "passkey-companion",
+            "username",
+            &account,
+        ])
+        .output()
+        .await
+        .expect("secret-tool runs (package libsecret-tools)");
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// Fails `test` unless a D-Bus session (for the Secret Service keyring) exists: nothing is skipped in this
