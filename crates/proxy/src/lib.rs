@@ -33,15 +33,12 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use companion_mgmt::{MgmtClient, MgmtConfig, MgmtError};
 use tokio::net::TcpListener;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Instrument as _;
 
 use crate::auth::TokenVerifier;
 use crate::auth::jwks::JwksCache;
@@ -170,110 +167,129 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = method_label(request.method());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    state.metrics.observe(
-        &route,
-        method,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
-    response
-}
-
-async fn log_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
-        tracing::error!(status = response.status().as_u16(), detail = %detail, "request failed");
-    }
-    response
-}
-
-async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(state.settings.request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::UpstreamUnavailable {
-            retry_after: DEFAULT_RETRY_AFTER,
-            detail: "the request timed out".to_owned(),
-        }
-        .into_response(),
-    }
-}
-
 /// Longest client-supplied request id kept; longer or unusual ones are replaced by a generated id.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
-/// Drops a client `x-request-id` that is too long or holds characters outside `[A-Za-z0-9._:-]`, so a generated
-/// one takes its place: request ids end up in every log line and must stay short and inert.
-async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
-    let acceptable = request.headers().get(REQUEST_ID_HEADER).map(|value| {
-        let bytes = value.as_bytes();
-        !bytes.is_empty()
-            && bytes.len() <= MAX_REQUEST_ID_LEN
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-    });
-    if acceptable == Some(false) {
-        request.headers_mut().remove(REQUEST_ID_HEADER);
+/// [`REQUEST_ID_HEADER`] as a header name, built at compile time.
+const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+
+/// Whether a client `x-request-id` may be kept: at most [`MAX_REQUEST_ID_LEN`] bytes of `[A-Za-z0-9._:-]`, since
+/// request ids end up in every log line and must stay short and inert.
+fn acceptable_request_id(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes.len() <= MAX_REQUEST_ID_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// A new request id: a random (v4) UUID from the thread's generator, which needs no system call per id.
+fn new_request_id() -> HeaderValue {
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let text = uuid.hyphenated().encode_lower(&mut buffer);
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// The state of [`envelope`]: the app state and the concurrency limit's permits.
+#[derive(Clone)]
+struct Envelope {
+    state: AppState,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+/// Everything around a handler, in one middleware so that a request pays for one boxed layer, not six: marks
+/// Authorization and Cookie sensitive; keeps an acceptable client `x-request-id` or sets a generated one; opens the
+/// request span (`method`, `route`, `request_id`, `sub`); runs the handler under the request deadline and the
+/// concurrency limit (waiting for a permit counts towards the deadline); logs the cause of a 5xx inside the span;
+/// records the request metrics; logs the response at info level; echoes the request id in the response.
+async fn envelope(State(envelope): State<Envelope>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let headers = request.headers_mut();
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        if let header::Entry::Occupied(mut values) = headers.entry(name) {
+            for value in values.iter_mut() {
+                value.set_sensitive(true);
+            }
+        }
     }
-    next.run(request).await
+    let request_id = match headers.get(&REQUEST_ID) {
+        Some(value) if acceptable_request_id(value.as_bytes()) => value.clone(),
+        _ => {
+            let generated = new_request_id();
+            headers.insert(REQUEST_ID, generated.clone());
+            generated
+        }
+    };
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = method_label(request.method());
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id = request_id.to_str().unwrap_or("-"),
+        sub = tracing::field::Empty,
+    );
+    let state = &envelope.state;
+    let mut response = async {
+        tracing::debug!("started processing request");
+        let work = async {
+            // The semaphore is never closed, so `acquire` cannot fail.
+            let _permit = envelope.permits.acquire().await.ok();
+            next.run(request).await
+        };
+        let response = match tokio::time::timeout(state.settings.request_timeout, work).await {
+            Ok(response) => response,
+            Err(_) => ApiError::UpstreamUnavailable {
+                retry_after: DEFAULT_RETRY_AFTER,
+                detail: "the request timed out".to_owned(),
+            }
+            .into_response(),
+        };
+        let status = response.status().as_u16();
+        if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
+            tracing::error!(status, detail = %detail, "request failed");
+        }
+        let elapsed = started.elapsed();
+        state.metrics.observe(route, method, status, elapsed);
+        tracing::info!(
+            latency = %format_args!("{} ms", elapsed.as_millis()),
+            status,
+            "finished processing request"
+        );
+        response
+    }
+    .instrument(span)
+    .await;
+    response
+        .headers_mut()
+        .entry(REQUEST_ID)
+        .or_insert(request_id);
+    response
 }
 
 async fn no_route() -> ApiError {
     ApiError::NoRoute
 }
 
-/// The proxy's routes with every layer, outermost first: sensitive headers (Authorization, Cookie), request id
-/// (sanitised, set, then propagated), trace span (with `request_id`), metrics, error logging, the request deadline, the
-/// concurrency limit, the body size limit.
+/// The proxy's routes with every layer, outermost first: [`envelope`] (sensitive headers, request id, span,
+/// metrics, error logging, deadline, concurrency limit, request id echo), then the body size limit.
 pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
-    let trace = TraceLayer::new_for_http()
-        .make_span_with(|request: &Request| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            let route = request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", MatchedPath::as_str);
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                route,
-                request_id,
-                sub = tracing::field::Empty,
-            )
-        })
-        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+    let permits = state
+        .settings
+        .max_concurrency
+        .min(tokio::sync::Semaphore::MAX_PERMITS);
+    let envelope_state = Envelope {
+        state: state.clone(),
+        permits: Arc::new(tokio::sync::Semaphore::new(permits)),
+    };
     Router::new()
         .merge(routes::me::routes())
         .merge(routes::ops::routes())
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
-        .layer(GlobalConcurrencyLimitLayer::new(
-            state.settings.max_concurrency,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), deadline))
-        .layer(middleware::from_fn(log_errors))
-        .layer(middleware::from_fn_with_state(state.clone(), track))
-        .layer(trace)
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(middleware::from_fn(sanitize_request_id))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
+        .layer(middleware::from_fn_with_state(envelope_state, envelope))
         .with_state(state)
 }
 

@@ -22,10 +22,18 @@ struct Histogram {
     sum: f64,
 }
 
+/// One route's counters: requests by method and status (a handful, searched in place), and its latency.
+#[derive(Debug, Default)]
+struct RouteStats {
+    requests: Vec<(String, u16, u64)>,
+    latency: Histogram,
+}
+
+/// The counters by route. Recording a request looks its route up by `&str` and its method and status in place, so
+/// it allocates only the first time a route, method and status are seen.
 #[derive(Debug, Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+    routes: BTreeMap<String, RouteStats>,
 }
 
 /// Request counters and latency histograms.
@@ -59,11 +67,21 @@ impl Metrics {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *inner
+        if !inner.routes.contains_key(route) {
+            inner.routes.insert(route.to_owned(), RouteStats::default());
+        }
+        let Some(stats) = inner.routes.get_mut(route) else {
+            return;
+        };
+        match stats
             .requests
-            .entry((route.to_owned(), method.to_owned(), status))
-            .or_default() += 1;
-        let histogram = inner.latency.entry(route.to_owned()).or_default();
+            .iter_mut()
+            .find(|(m, s, _)| *s == status && m == method)
+        {
+            Some((_, _, count)) => *count += 1,
+            None => stats.requests.push((method.to_owned(), status, 1)),
+        }
+        let histogram = &mut stats.latency;
         let seconds = elapsed.as_secs_f64();
         for (bucket, bound) in histogram.counts.iter_mut().zip(LATENCY_BUCKETS) {
             if seconds <= bound {
@@ -83,7 +101,17 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP companion_proxy_requests_total Requests answered, by route, method and status.\n");
         out.push_str("# TYPE companion_proxy_requests_total counter\n");
-        for ((route, method, status), count) in &inner.requests {
+        let mut requests: Vec<(&str, &str, u16, u64)> = inner
+            .routes
+            .iter()
+            .flat_map(|(route, stats)| {
+                stats.requests.iter().map(move |(method, status, count)| {
+                    (route.as_str(), method.as_str(), *status, *count)
+                })
+            })
+            .collect();
+        requests.sort_unstable();
+        for (route, method, status, count) in requests {
             let _ = writeln!(
                 out,
                 "companion_proxy_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {count}",
@@ -95,7 +123,8 @@ impl Metrics {
             "# HELP companion_proxy_request_duration_seconds Request latency, by route.\n",
         );
         out.push_str("# TYPE companion_proxy_request_duration_seconds histogram\n");
-        for (route, histogram) in &inner.latency {
+        for (route, stats) in &inner.routes {
+            let histogram = &stats.latency;
             let route = escape(route);
             for (count, bound) in histogram.counts.iter().zip(LATENCY_BUCKETS) {
                 let _ = writeln!(
