@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng as _;
@@ -153,7 +153,7 @@ pub async fn exchange_code(
     pkce: &Pkce,
     redirect_uri: &str,
 ) -> anyhow::Result<Value> {
-    let response = crate::http_client()
+    let request = crate::http_client()
         .post(format!("{base_url}/oauth/token"))
         .form(&[
             ("grant_type", "authorization_code"),
@@ -161,15 +161,8 @@ pub async fn exchange_code(
             ("code", code),
             ("code_verifier", &pkce.verifier),
             ("redirect_uri", redirect_uri),
-        ])
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("code exchange refused ({status}): {body}");
-    }
-    Ok(body)
+        ]);
+    crate::tenant::json_or_refused(request, "code exchange").await
 }
 
 /// The claims of a JWT, unverified (see [`verified_claims`]).

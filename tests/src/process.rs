@@ -171,28 +171,27 @@ mod tests {
         drop(child);
         // SIGKILL is delivered asynchronously: give the orphaned sleep a moment to go.
         let deadline = Instant::now() + Duration::from_secs(5);
+        // Gone, or a zombie (state `Z`, the field after the command name in `/proc/<pid>/stat`).
+        let dead = |stat: &str| {
+            stat.is_empty()
+                || stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .next()
+                    == Some("Z")
+        };
         let stat = loop {
             let stat = std::fs::read_to_string(format!("/proc/{}/stat", grandchild.trim()))
                 .unwrap_or_default();
-            let state = stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .next();
-            if stat.is_empty() || state == Some("Z") || Instant::now() > deadline {
+            if dead(&stat) || Instant::now() > deadline {
                 break stat;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        let state = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .next();
         assert!(
-            stat.is_empty() || state == Some("Z"),
+            dead(&stat),
             "the background sleep in the group was killed too: {stat}"
         );
         assert!(

@@ -61,7 +61,7 @@ impl E2eTenant {
     /// # Errors
     /// When the tenant refuses.
     pub async fn m2m_token(&self) -> anyhow::Result<String> {
-        let response = self
+        let request = self
             .http
             .post(format!("{}/oauth/token", self.base_url()))
             .form(&[
@@ -69,18 +69,11 @@ impl E2eTenant {
                 ("client_id", PROXY_CLIENT_ID),
                 ("client_secret", PROXY_CLIENT_SECRET),
                 ("audience", &self.tenant.state.mgmt_audience()),
-            ])
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("client_credentials refused ({status}): {body}");
-        }
-        body["access_token"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("no access_token in {body}"))
+            ]);
+        string_field(
+            &json_or_refused(request, "client_credentials").await?,
+            "access_token",
+        )
     }
 
     /// Creates an enrollment ticket for `factor` through the Management API
@@ -90,7 +83,7 @@ impl E2eTenant {
     /// When the tenant refuses.
     pub async fn create_ticket(&self, user_id: &str, factor: &str) -> anyhow::Result<String> {
         let token = self.m2m_token().await?;
-        let response = self
+        let request = self
             .http
             .post(format!(
                 "{}/api/v2/guardian/enrollments/ticket",
@@ -101,18 +94,11 @@ impl E2eTenant {
                 "user_id": user_id,
                 "factor": factor,
                 "allow_multiple_enrollments": true,
-            }))
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("ticket creation refused ({status}): {body}");
-        }
-        body["ticket_url"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("no ticket_url in {body}"))
+            }));
+        string_field(
+            &json_or_refused(request, "ticket creation").await?,
+            "ticket_url",
+        )
     }
 
     /// The user's methods as the Management API lists them (`GET /api/v2/users/{id}/authentication-methods`).
@@ -185,21 +171,11 @@ impl E2eTenant {
     /// # Errors
     /// When the tenant refuses the fault.
     pub async fn inject_fault(&self, spec: &FaultSpec) -> anyhow::Result<String> {
-        let response = self
+        let request = self
             .http
             .post(format!("{}/__dev/faults", self.base_url()))
-            .json(spec)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("fault refused ({status}): {body}");
-        }
-        body["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("no fault id in {body}"))
+            .json(spec);
+        string_field(&json_or_refused(request, "fault").await?, "id")
     }
 
     /// The active faults (`GET /__dev/faults`), as JSON.
@@ -220,17 +196,8 @@ impl E2eTenant {
     }
 
     async fn dev_list(&self, what: &str) -> anyhow::Result<Vec<Value>> {
-        let response = self
-            .http
-            .get(format!("{}/__dev/{what}", self.base_url()))
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("GET /__dev/{what} refused ({status}): {body}");
-        }
-        match body {
+        let request = self.http.get(format!("{}/__dev/{what}", self.base_url()));
+        match json_or_refused(request, &format!("GET /__dev/{what}")).await? {
             Value::Array(items) => Ok(items),
             other => bail!("GET /__dev/{what} is not a list: {other}"),
         }
@@ -240,4 +207,30 @@ impl E2eTenant {
     pub async fn shutdown(self) {
         self.tenant.shutdown().await;
     }
+}
+
+/// Sends `request` and returns its JSON body (`null` when it has none); fails with "`what` refused (status): body"
+/// unless the answer is a success.
+///
+/// # Errors
+/// When the request fails or the answer is not a success.
+pub(crate) async fn json_or_refused(
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> anyhow::Result<Value> {
+    let response = request.send().await?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("{what} refused ({status}): {body}");
+    }
+    Ok(body)
+}
+
+/// The string `field` of a JSON `body`.
+fn string_field(body: &Value, field: &str) -> anyhow::Result<String> {
+    body[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no {field} in {body}"))
 }

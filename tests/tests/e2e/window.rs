@@ -62,10 +62,21 @@ async fn list_calls(tenant: &E2eTenant) -> anyhow::Result<usize> {
         .mgmt_calls()
         .await?
         .iter()
-        .filter(|call| {
-            call["method"] == "GET" && call["path"].as_str().is_some_and(|p| p.starts_with(USERS))
-        })
+        .filter(|call| is_list_call(call))
         .count())
+}
+
+/// Whether a recorded Management call is a list request (`GET /api/v2/users/...`).
+fn is_list_call(call: &serde_json::Value) -> bool {
+    call["method"] == "GET" && call["path"].as_str().is_some_and(|p| p.starts_with(USERS))
+}
+
+/// The seconds the busy banner's `text` says it retries in ("Retrying in N s").
+fn retry_seconds(text: &str) -> Option<u64> {
+    text.split("Retrying in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
 }
 
 /// The ids of the rows the app lists.
@@ -90,11 +101,7 @@ async fn listed_ids(window: &AppWindow) -> anyhow::Result<Vec<String>> {
 async fn busy_seconds(window: &AppWindow) -> anyhow::Result<u64> {
     wait_text(window, "#banner-text", "busy").await?;
     let text = text_of(window, "#banner-text").await?;
-    text.split("Retrying in ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .with_context(|| format!("the busy banner says when it retries: {text:?}"))
+    retry_seconds(&text).with_context(|| format!("the busy banner says when it retries: {text:?}"))
 }
 
 /// Cancelling an enrollment in the window: the "Finish in your browser" dialog closes, the list is as before, no
@@ -182,12 +189,7 @@ async fn busy_then_retry(window: &AppWindow, tenant: &E2eTenant) -> anyhow::Resu
     let deadline = Instant::now() + Duration::from_secs(BUSY_SECONDS + 5);
     loop {
         let text = text_of(window, "#banner-text").await?;
-        let now: Option<u64> = text
-            .split("Retrying in ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|n| n.parse().ok());
-        if now.is_some_and(|n| n < first) {
+        if retry_seconds(&text).is_some_and(|n| n < first) {
             break;
         }
         ensure!(
@@ -205,9 +207,7 @@ async fn busy_then_retry(window: &AppWindow, tenant: &E2eTenant) -> anyhow::Resu
     let lists: Vec<(u64, bool)> = calls
         .iter()
         .skip(before)
-        .filter(|c| {
-            c["method"] == "GET" && c["path"].as_str().is_some_and(|p| p.starts_with(USERS))
-        })
+        .filter(|c| is_list_call(c))
         .map(|c| (c["status"].as_u64().unwrap_or(0), c["injected"] == true))
         .collect();
     ensure!(
@@ -242,29 +242,42 @@ async fn export_logs(window: &AppWindow, downloads: &std::path::Path) -> anyhow:
         "the toast names the exported file {}: {toast:?}",
         exported.display()
     );
-    let log = std::fs::read_to_string(&exported)
-        .with_context(|| format!("the exported log {}", exported.display()))?;
-    ensure!(!log.trim().is_empty(), "the exported log is not empty");
+    check_log(
+        &exported,
+        "the exported log",
+        &["signed in", "added a method"],
+        &[
+            "eyJ",
+            "access_token",
+            "refresh_token",
+            "Bearer ",
+            "code_verifier",
+        ],
+    )
+}
+
+/// Checks the log at `path` (`what`, for messages): not empty, every line JSON, each of `actions` recorded, none
+/// of `secrets` in it.
+fn check_log(
+    path: &std::path::Path,
+    what: &str,
+    actions: &[&str],
+    secrets: &[&str],
+) -> anyhow::Result<()> {
+    let log =
+        std::fs::read_to_string(path).with_context(|| format!("{what} {}", path.display()))?;
+    ensure!(!log.trim().is_empty(), "{what} is not empty");
     ensure!(
         log.lines()
             .all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()),
-        "every exported line is JSON:\n{log}"
+        "every line of {what} is JSON:\n{log}"
     );
     ensure!(
-        log.contains("signed in") && log.contains("added a method"),
-        "the exported log records the actions:\n{log}"
+        actions.iter().all(|action| log.contains(action)),
+        "{what} records the actions {actions:?}:\n{log}"
     );
-    for secret in [
-        "eyJ",
-        "access_token",
-        "refresh_token",
-        "Bearer ",
-        "code_verifier",
-    ] {
-        ensure!(
-            !log.contains(secret),
-            "no {secret:?} in the exported log:\n{log}"
-        );
+    for secret in secrets {
+        ensure!(!log.contains(secret), "no {secret:?} in {what}:\n{log}");
     }
     Ok(())
 }
@@ -540,18 +553,12 @@ async fn the_app_window_adds_renames_and_removes_a_security_key() -> anyhow::Res
         .join("data")
         .join(APP_IDENTIFIER)
         .join("logs/passkey-companion.jsonl");
-    let log = std::fs::read_to_string(&log)
-        .with_context(|| format!("the app's log {}", log.display()))?;
-    ensure!(
-        log.lines()
-            .all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()),
-        "every log line is JSON:\n{log}"
-    );
-    ensure!(
-        log.contains("signed in") && log.contains("removed a method"),
-        "the log records the actions:\n{log}"
-    );
-    ensure!(!log.contains("eyJ"), "no JWT in the log:\n{log}");
+    check_log(
+        &log,
+        "the app's log",
+        &["signed in", "removed a method"],
+        &["eyJ"],
+    )?;
     tenant.shutdown().await;
     eprintln!("window test: whole scenario {:?}", started.elapsed());
     Ok(())
