@@ -9,7 +9,7 @@ use companion_protocol::auth0::{
     EnrollmentTicket, EnrollmentTicketRequest, MgmtErrorBody, UpdateAuthenticationMethod,
 };
 use rand::Rng;
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
@@ -21,6 +21,9 @@ use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::path::{SegmentError, encode_segment};
 use crate::retry::{RetryPolicy, WaitBudget, server_delay};
 use crate::token::{TokenCache, TokenEndpoint};
+
+/// `application/json`, as a header value that costs nothing to clone.
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Upper bound on pages read by one list call (5,000 methods at 50 per page).
 const MAX_PAGES: u32 = 100;
@@ -383,7 +386,7 @@ impl MgmtClient {
         method: Method,
         url: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<Vec<u8>, MgmtError> {
+    ) -> Result<bytes::Bytes, MgmtError> {
         let inner = &self.inner;
         let idempotent = op.is_idempotent();
         let mut budget = WaitBudget::new(&inner.policy);
@@ -392,14 +395,15 @@ impl MgmtClient {
         loop {
             let token = inner.tokens.access_token().await?;
             inner.metrics.upstream_calls.fetch_add(1, Ordering::Relaxed);
-            let mut request = inner
-                .http
-                .request(method.clone(), url)
-                .bearer_auth(token.secret().expose_secret())
-                .header(ACCEPT, "application/json");
+            let request = inner.http.request(method.clone(), url);
+            let mut request = match token.authorization() {
+                Some(value) => request.header(AUTHORIZATION, value.clone()),
+                None => request.bearer_auth(token.secret().expose_secret()),
+            }
+            .header(ACCEPT, APPLICATION_JSON);
             if let Some(body) = &body {
                 request = request
-                    .header(CONTENT_TYPE, "application/json")
+                    .header(CONTENT_TYPE, APPLICATION_JSON)
                     .body(body.clone());
             }
             // The permit covers the exchange (request and body), not the waits between attempts. The semaphore is
@@ -416,7 +420,7 @@ impl MgmtClient {
                     tracing::debug!(%op, status = status.as_u16(), "management api answered");
                     if status.is_success() {
                         match response.bytes().await {
-                            Ok(bytes) => return Ok(bytes.to_vec()),
+                            Ok(bytes) => return Ok(bytes),
                             Err(error) => (transport(op, error), idempotent),
                         }
                     } else {

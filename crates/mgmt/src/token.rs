@@ -31,9 +31,32 @@ pub struct AccessToken {
     // Shared: every call clones the cached token, and a JWT is about a kilobyte.
     secret: Arc<SecretString>,
     generation: u64,
+    /// `Bearer <token>` as a sensitive header value, built once per token rather than once per call (`None` if the
+    /// token holds bytes a header cannot).
+    authorization: Option<reqwest::header::HeaderValue>,
 }
 
 impl AccessToken {
+    fn new(secret: SecretString, generation: u64) -> Self {
+        let authorization =
+            reqwest::header::HeaderValue::try_from(format!("Bearer {}", secret.expose_secret()))
+                .ok()
+                .map(|mut value| {
+                    value.set_sensitive(true);
+                    value
+                });
+        Self {
+            secret: Arc::new(secret),
+            generation,
+            authorization,
+        }
+    }
+
+    /// The `Authorization` header value for this token, marked sensitive.
+    pub(crate) fn authorization(&self) -> Option<&reqwest::header::HeaderValue> {
+        self.authorization.as_ref()
+    }
+
     /// The bearer token.
     pub fn secret(&self) -> &SecretString {
         &self.secret
@@ -151,10 +174,7 @@ impl TokenSlot {
                 let lifetime = fetched.lifetime.min(MAX_LIFETIME);
                 let slack = self.slack.min(lifetime / 10);
                 let expires_at = started + lifetime;
-                let token = AccessToken {
-                    secret: Arc::new(fetched.token),
-                    generation: state.generation,
-                };
+                let token = AccessToken::new(fetched.token, state.generation);
                 state.current = Some(Cached {
                     token: token.clone(),
                     refresh_at: expires_at - slack,
@@ -628,10 +648,7 @@ mod tests {
 
     #[test]
     fn access_token_debug_is_redacted() {
-        let token = AccessToken {
-            secret: Arc::new(SecretString::from("eyJhbGciOi.secret.sig".to_owned())),
-            generation: 3,
-        };
+        let token = AccessToken::new(SecretString::from("eyJhbGciOi.secret.sig".to_owned()), 3);
         let debug = format!("{token:?}");
         assert!(!debug.contains("eyJ"), "{debug}");
         assert!(debug.contains("[redacted]"));
