@@ -1,10 +1,12 @@
 //! Turning Auth0's methods into the proxy's [`Authenticator`]s: provider names from the bundled AAGUID snapshot,
 //! browser/OS from the user agent, and a `display_name` that is never just "Passkey".
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use companion_protocol::api::Authenticator;
 use companion_protocol::auth0::{AuthenticationMethod, MethodType};
+use serde::Serialize;
 
 use crate::policy;
 
@@ -42,9 +44,14 @@ impl AaguidDb {
 
     /// The provider of `aaguid` (any case). The all-zero AAGUID (no attestation) has none.
     pub fn provider(&self, aaguid: &str) -> Option<&str> {
-        self.names
-            .get(&aaguid.trim().to_ascii_lowercase())
-            .map(String::as_str)
+        let aaguid = aaguid.trim();
+        let found = if aaguid.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.names.get(&aaguid.to_ascii_lowercase())
+        } else {
+            // Auth0 writes AAGUIDs in lower case: look them up without a copy.
+            self.names.get(aaguid)
+        };
+        found.map(String::as_str)
     }
 
     /// Number of entries.
@@ -120,21 +127,29 @@ fn type_label(method: &AuthenticationMethod) -> String {
 
 /// What the UI shows: the user's name, else the provider, else browser/OS, else a type label.
 pub fn display_name(method: &AuthenticationMethod, provider: Option<&str>) -> String {
+    display_name_of(method, provider).into_owned()
+}
+
+/// [`display_name`], borrowed from `method` or `provider` when it is one of them.
+fn display_name_of<'a>(
+    method: &'a AuthenticationMethod,
+    provider: Option<&'a str>,
+) -> Cow<'a, str> {
     if let Some(name) = method
         .name
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
     {
-        return name.to_owned();
+        return Cow::Borrowed(name);
     }
     if let Some(provider) = provider {
-        return provider.to_owned();
+        return Cow::Borrowed(provider);
     }
     if let Some(described) = method.user_agent.as_deref().and_then(describe_user_agent) {
-        return described;
+        return Cow::Owned(described);
     }
-    type_label(method)
+    Cow::Owned(type_label(method))
 }
 
 /// The proxy's view of `method`, with `removable` decided against all of the user's `methods`.
@@ -163,6 +178,70 @@ pub fn authenticator(
         transports: method.transports.clone().unwrap_or_default(),
         removable: policy::removable(methods, method),
     }
+}
+
+/// [`Authenticator`] borrowed from the method it presents: the same fields in the same order, so it serialises to
+/// the same JSON without copying every string first.
+#[derive(Serialize)]
+struct AuthenticatorView<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a MethodType,
+    name: Option<&'a str>,
+    display_name: Cow<'a, str>,
+    created_at: &'a str,
+    last_used_at: Option<&'a str>,
+    confirmed: bool,
+    device_type: Option<&'a str>,
+    backed_up: Option<bool>,
+    aaguid: Option<&'a str>,
+    provider: Option<&'a str>,
+    transports: &'a [String],
+    removable: bool,
+}
+
+/// [`AuthenticatorList`](companion_protocol::api::AuthenticatorList) borrowed from the methods.
+#[derive(Serialize)]
+struct ListView<'a> {
+    authenticators: Vec<AuthenticatorView<'a>>,
+}
+
+/// The JSON of the [`AuthenticatorList`](companion_protocol::api::AuthenticatorList) of all `methods` (each as
+/// [`authenticator`] presents it), written straight from the methods.
+///
+/// # Errors
+/// When serialisation fails (it does not for these types).
+pub fn list_json(
+    methods: &[AuthenticationMethod],
+    aaguids: &AaguidDb,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let view = ListView {
+        authenticators: methods
+            .iter()
+            .map(|method| {
+                let provider = method.aaguid.as_deref().and_then(|a| aaguids.provider(a));
+                AuthenticatorView {
+                    id: &method.id,
+                    kind: &method.kind,
+                    name: method.name.as_deref(),
+                    display_name: display_name_of(method, provider),
+                    created_at: &method.created_at,
+                    last_used_at: method.last_auth_at.as_deref(),
+                    confirmed: method.confirmed.unwrap_or(true),
+                    device_type: method.credential_device_type.as_deref(),
+                    backed_up: method.credential_backed_up,
+                    aaguid: method.aaguid.as_deref(),
+                    provider,
+                    transports: method.transports.as_deref().unwrap_or_default(),
+                    removable: policy::removable(methods, method),
+                }
+            })
+            .collect(),
+    };
+    // About 400 bytes per method: one allocation for a typical list.
+    let mut out = Vec::with_capacity(32 + 512 * methods.len());
+    serde_json::to_writer(&mut out, &view)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -331,5 +410,51 @@ mod tests {
         );
         assert_eq!(out.transports, ["usb", "nfc"]);
         assert!(!out.removable, "the only factor is not removable");
+    }
+
+    #[test]
+    fn the_list_json_is_the_serialised_list_of_authenticators() {
+        let db = AaguidDb::bundled().expect("bundled");
+        let methods: Vec<AuthenticationMethod> = [
+            serde_json::json!({"id": "passkey|dev_1", "type": "passkey", "created_at": "2026-01-01T00:00:00.000Z",
+                "aaguid": "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4", "credential_device_type": "multi_device",
+                "credential_backed_up": true, "transports": ["internal", "hybrid"], "confirmed": true,
+                "last_auth_at": "2026-02-01T00:00:00.000Z"}),
+            serde_json::json!({"id": "webauthn-roaming|dev_2", "type": "webauthn-roaming",
+                "created_at": "2026-01-02T00:00:00.000Z", "aaguid": "CB69481E-8FF7-4039-93EC-0A2729A154A8",
+                "name": "  "}),
+            serde_json::json!({"id": "webauthn-platform|dev_3", "type": "webauthn-platform",
+                "created_at": "2026-01-03T00:00:00.000Z", "name": "My \"laptop\"\n",
+                "user_agent": "Mozilla/5.0 (Macintosh) Chrome/120 Safari/537"}),
+            serde_json::json!({"id": "passkey|dev_4", "type": "passkey", "created_at": "2026-01-04T00:00:00.000Z",
+                "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/121"}),
+            serde_json::json!({"id": "phone|dev_5", "type": "phone", "created_at": "2026-01-05T00:00:00.000Z",
+                "phone_number": "+1XXXXXX4567", "confirmed": false}),
+            serde_json::json!({"id": "email|dev_6", "type": "email", "created_at": "2026-01-06T00:00:00.000Z",
+                "email": "a***@example.com"}),
+            serde_json::json!({"id": "future|dev_7", "type": "some-future-type",
+                "created_at": "2026-01-07T00:00:00.000Z", "link_id": "x"}),
+        ]
+        .into_iter()
+        .map(method)
+        .collect();
+        for count in [0, 1, methods.len()] {
+            let methods = &methods[..count];
+            let expected = companion_protocol::api::AuthenticatorList {
+                authenticators: methods
+                    .iter()
+                    .map(|m| authenticator(m, methods, &db))
+                    .collect(),
+            };
+            let json = list_json(methods, &db).expect("serialises");
+            assert_eq!(
+                String::from_utf8(json.clone()).expect("utf-8"),
+                serde_json::to_string(&expected).expect("serialises"),
+                "the borrowed view writes the same JSON as the owned list ({count} methods)"
+            );
+            let decoded: companion_protocol::api::AuthenticatorList =
+                serde_json::from_slice(&json).expect("decodes");
+            assert_eq!(decoded, expected, "and it decodes back to the same list");
+        }
     }
 }

@@ -225,7 +225,7 @@ impl Authenticators {
         if let Some(body) = list.body.get() {
             return Ok(body.clone());
         }
-        let body = serde_json::to_vec(&self.present(&list.methods))
+        let body = present::list_json(&list.methods, &self.aaguids)
             .map(axum::body::Bytes::from)
             .map_err(|e| ApiError::Internal(format!("cannot serialise the list: {e}")))?;
         Ok(list.body.get_or_init(|| body).clone())
