@@ -491,7 +491,8 @@ fn unlock_keyring(dir: &Path) -> Result<Vec<(String, String)>> {
         .context("gnome-keyring-daemon has no stdin")?
         .write_all(KEYRING_PASSWORD.as_bytes())
         .context("sending the keyring password")?;
-    let status = wait_exit(&mut child, Duration::from_secs(30), "gnome-keyring-daemon")?;
+    let status = crate::ci::wait_with_deadline(&mut child, Duration::from_secs(30))
+        .context("gnome-keyring-daemon")?;
     ensure!(
         status.success(),
         "gnome-keyring-daemon --unlock failed ({status}): {}",
@@ -508,26 +509,6 @@ fn unlock_keyring(dir: &Path) -> Result<Vec<(String, String)>> {
         })
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect())
-}
-
-/// Waits for `child` to exit within `deadline`, else kills it and fails.
-fn wait_exit(
-    child: &mut Child,
-    deadline: Duration,
-    name: &str,
-) -> Result<std::process::ExitStatus> {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{name} did not finish within {deadline:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A free port on 127.0.0.1 (free when asked; the server binds it right after).
@@ -684,7 +665,8 @@ fn seed_session(
     );
     let (status, _) = curl_redirect(&[&callback])?;
     ensure!(status == 200, "the CLI's callback answered {status}");
-    let exit = wait_exit(&mut login, Duration::from_secs(30), "passkeys login")?;
+    let exit = crate::ci::wait_with_deadline(&mut login, Duration::from_secs(30))
+        .context("passkeys login")?;
     ensure!(
         exit.success(),
         "passkeys login failed ({exit}); see {}",

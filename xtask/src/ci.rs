@@ -185,7 +185,7 @@ fn unlock_keyring() -> Result<Vec<(String, String)>> {
 }
 
 /// Waits for a child to exit, killing it when the deadline passes.
-fn wait_with_deadline(
+pub(crate) fn wait_with_deadline(
     child: &mut std::process::Child,
     deadline: Duration,
 ) -> Result<std::process::ExitStatus> {
