@@ -18,9 +18,6 @@ use serde_json::{Value, json};
 use crate::process::GroupChild;
 use crate::webdriver::{Session, fresh_artifacts, sanitize};
 
-/// The W3C element reference key.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-
 /// Flags for headless Chromium on a CI machine (see toolchain.md).
 const CHROMIUM_FLAGS: [&str; 11] = [
     "--headless",
@@ -240,13 +237,7 @@ impl Browser {
     /// # Errors
     /// When the script throws or WebDriver refuses.
     pub async fn execute(&self, script: &str, args: Value) -> anyhow::Result<Value> {
-        self.session
-            .command(
-                reqwest::Method::POST,
-                "/execute/sync",
-                Some(json!({ "script": script, "args": args })),
-            )
-            .await
+        self.session.execute(script, args).await
     }
 
     /// The first element matching `css`, if any.
@@ -254,26 +245,7 @@ impl Browser {
     /// # Errors
     /// When WebDriver fails for another reason than "no such element".
     pub async fn find(&self, css: &str) -> anyhow::Result<Option<String>> {
-        let url = format!("{}/element", self.session.url);
-        let response = self
-            .session
-            .http
-            .post(&url)
-            .json(&json!({ "using": "css selector", "value": css }))
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if status.is_success() {
-            return body["value"][ELEMENT_KEY]
-                .as_str()
-                .map(|id| Some(id.to_owned()))
-                .ok_or_else(|| anyhow!("malformed element reference: {body}"));
-        }
-        if body["value"]["error"] == "no such element" {
-            return Ok(None);
-        }
-        bail!("WebDriver find {css} failed ({status}): {body}")
+        self.session.find(css).await
     }
 
     /// Waits up to `timeout` for an element matching `css`; on timeout saves a screenshot and the page source
@@ -307,14 +279,7 @@ impl Browser {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn click(&self, element: &str) -> anyhow::Result<()> {
-        self.session
-            .command(
-                reqwest::Method::POST,
-                &format!("/element/{element}/click"),
-                None,
-            )
-            .await
-            .map(drop)
+        self.session.click(element).await
     }
 
     /// Types `text` into `element`.
@@ -322,14 +287,7 @@ impl Browser {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn type_into(&self, element: &str, text: &str) -> anyhow::Result<()> {
-        self.session
-            .command(
-                reqwest::Method::POST,
-                &format!("/element/{element}/value"),
-                Some(json!({ "text": text })),
-            )
-            .await
-            .map(drop)
+        self.session.type_into(element, text).await
     }
 
     /// Saves a PNG of the viewport as `<artifacts>/<session name>-<n>-<label>.png` and returns its path.

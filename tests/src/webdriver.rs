@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 
 use crate::artifacts_dir;
 
+/// The key under which W3C WebDriver returns an element reference.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
 /// How long a screenshot may take (they take well under a second when they work).
 const SCREENSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
@@ -72,6 +75,83 @@ impl Session {
             );
         }
         Ok(body["value"].clone())
+    }
+
+    /// Runs `script` (a function body) with `args` in the page and returns its result.
+    pub(crate) async fn execute(&self, script: &str, args: Value) -> anyhow::Result<Value> {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// The first element matching `css`, if any; other WebDriver failures than "no such element" are errors.
+    pub(crate) async fn find(&self, css: &str) -> anyhow::Result<Option<String>> {
+        let response = self
+            .http
+            .post(format!("{}/element", self.url))
+            .json(&json!({ "using": "css selector", "value": css }))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if status.is_success() {
+            return body["value"][ELEMENT_KEY]
+                .as_str()
+                .map(|id| Some(id.to_owned()))
+                .ok_or_else(|| anyhow::anyhow!("malformed element reference: {body}"));
+        }
+        if body["value"]["error"] == "no such element" {
+            return Ok(None);
+        }
+        bail!("WebDriver find {css} failed ({status}): {body}")
+    }
+
+    /// Whether `element` is displayed.
+    pub(crate) async fn displayed(&self, element: &str) -> anyhow::Result<bool> {
+        let value = self
+            .command(
+                reqwest::Method::GET,
+                &format!("/element/{element}/displayed"),
+                None,
+            )
+            .await?;
+        Ok(value.as_bool().unwrap_or(false))
+    }
+
+    /// Clicks `element`.
+    pub(crate) async fn click(&self, element: &str) -> anyhow::Result<()> {
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Types `text` into `element`.
+    pub(crate) async fn type_into(&self, element: &str, text: &str) -> anyhow::Result<()> {
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Clears the input `element`.
+    pub(crate) async fn clear(&self, element: &str) -> anyhow::Result<()> {
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/clear"),
+            None,
+        )
+        .await
+        .map(drop)
     }
 
     /// Saves a PNG as `<artifacts>/<name>-<n>-<label>.png` after two animation frames (screenshots can lag a

@@ -16,9 +16,6 @@ use crate::browser::free_port;
 use crate::process::GroupChild;
 use crate::webdriver::{Session, fresh_artifacts, sanitize};
 
-/// The W3C element reference key.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-
 /// The workspace root (the e2e crate lives in `tests/`).
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -184,13 +181,7 @@ impl AppWindow {
     /// # Errors
     /// When WebDriver refuses or the script throws.
     pub async fn execute(&self, script: &str, args: Value) -> anyhow::Result<Value> {
-        self.session
-            .command(
-                reqwest::Method::POST,
-                "/execute/sync",
-                Some(json!({ "script": script, "args": args })),
-            )
-            .await
+        self.session.execute(script, args).await
     }
 
     /// The visible text of the page.
@@ -209,25 +200,7 @@ impl AppWindow {
     /// # Errors
     /// When WebDriver fails otherwise.
     pub async fn find(&self, css: &str) -> anyhow::Result<Option<String>> {
-        let response = self
-            .session
-            .http
-            .post(format!("{}/element", self.session.url))
-            .json(&json!({ "using": "css selector", "value": css }))
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if status.is_success() {
-            return body["value"][ELEMENT_KEY]
-                .as_str()
-                .map(|id| Some(id.to_owned()))
-                .ok_or_else(|| anyhow!("malformed element reference: {body}"));
-        }
-        if body["value"]["error"] == "no such element" {
-            return Ok(None);
-        }
-        bail!("WebDriver find {css} failed ({status}): {body}")
+        self.session.find(css).await
     }
 
     /// Waits until an element matching `css` is displayed and returns it; on timeout, screenshots and fails
@@ -283,15 +256,7 @@ impl AppWindow {
     }
 
     async fn displayed(&self, element: &str) -> anyhow::Result<bool> {
-        let value = self
-            .session
-            .command(
-                reqwest::Method::GET,
-                &format!("/element/{element}/displayed"),
-                None,
-            )
-            .await?;
-        Ok(value.as_bool().unwrap_or(false))
+        self.session.displayed(element).await
     }
 
     /// Clicks an element.
@@ -299,14 +264,7 @@ impl AppWindow {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn click(&self, element: &str) -> anyhow::Result<()> {
-        self.session
-            .command(
-                reqwest::Method::POST,
-                &format!("/element/{element}/click"),
-                None,
-            )
-            .await
-            .map(drop)
+        self.session.click(element).await
     }
 
     /// Waits for `css` and clicks it.
@@ -323,21 +281,8 @@ impl AppWindow {
     /// # Errors
     /// When WebDriver refuses.
     pub async fn replace_text(&self, element: &str, text: &str) -> anyhow::Result<()> {
-        self.session
-            .command(
-                reqwest::Method::POST,
-                &format!("/element/{element}/clear"),
-                None,
-            )
-            .await?;
-        self.session
-            .command(
-                reqwest::Method::POST,
-                &format!("/element/{element}/value"),
-                Some(json!({ "text": text })),
-            )
-            .await
-            .map(drop)
+        self.session.clear(element).await?;
+        self.session.type_into(element, text).await
     }
 
     /// Saves a PNG of the window as `<artifacts>/<name>-<n>-<label>.png` after two animation frames.
